@@ -1,0 +1,1 @@
+"""prodromal.streams: data in motion and every I/O edge (cohorts, importers, drivers, sinks, CLI)."""
