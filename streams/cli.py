@@ -24,6 +24,52 @@ def _fail(msg: str, code: int = 2) -> None:
 # ---- commands are added below, one block each ----
 
 
+def _ehr_cli(kind: str, facts: dict, source: str, cohort, out, map_csv, assign_seed, fraction, as_of, labels=None) -> dict:
+    """Shared body of the EHR import commands (synthea, fhir)."""
+    import datetime as dt
+
+    from streams.cohort import CohortError
+    from streams.importers.ehr_facts import import_ehr
+
+    try:
+        day = dt.date.fromisoformat(as_of) if as_of else None
+        return import_ehr(
+            facts, source, cohort=cohort, out=out, map_csv=map_csv, assign_seed=assign_seed,
+            fraction=fraction, as_of=day, labels=labels,
+        )
+    except (CohortError, ValueError, OSError) as e:
+        _fail(f"import {kind}: {e}")
+        raise  # unreachable: _fail exits
+
+
+@import_app.command("synthea")
+def import_synthea(
+    src: Path = typer.Argument(..., help="Synthea CSV export folder (patients.csv, conditions.csv[, immunizations.csv, observations.csv])."),
+    cohort: Path = typer.Option(None, "--cohort", help="Attach EHR to this existing cohort."),
+    out: Path = typer.Option(None, "--out", help="Write an EHR-only cohort (no wearable streams) here."),
+    map_csv: Path = typer.Option(None, "--map", help="CSV participant_id,patient_id matching cohort participants to patients."),
+    assign_seed: int = typer.Option(None, "--assign-seed", help="Assign patients to participants at random, deterministically."),
+    fraction: float = typer.Option(1.0, "--fraction", help="With --assign-seed: share of participants given an EHR."),
+    as_of: str = typer.Option(None, "--as-of", help="Date (YYYY-MM-DD) the participants.csv EHR columns describe."),
+) -> None:
+    """Import Synthea EHR context: dated facts (ehr_facts.csv) and participant EHR columns."""
+    from streams.cohort import CohortError
+    from streams.importers.synthea import read_synthea
+
+    try:
+        rec = read_synthea(src)
+    except (CohortError, OSError) as e:
+        _fail(f"import synthea: {e}")
+    labels = {p: (rec.covid_onset.get(p), d) for p, d in rec.covid_diagnosis.items()}
+    res = _ehr_cli("synthea", rec.facts, f"synthea:{src.name}", cohort, out, map_csv, assign_seed, fraction, as_of, labels)
+    for msg in rec.problems[:10]:
+        typer.echo(f"skipped: {msg}", err=True)
+    typer.echo(
+        f"synthea: {rec.counts['patients']} patients, {res['with_ehr']} participants with EHR of {res['participants']}, "
+        f"{res['facts']} facts, {rec.counts['bad_rows']} rows skipped -> {cohort or out}"
+    )
+
+
 def main() -> None:  # console script entry point
     app()
 
