@@ -1,0 +1,121 @@
+"""Heart-rate tracking across windows: a hidden Markov model over frequency bins.
+
+The hidden state is the heart rate on the spectral grid. Between two windows
+it moves as a Gaussian random walk (standard deviation ``sigma_bpm`` per 2 s,
+scaled with the square root of the step), which is the physiological prior:
+heart rate changes by a few bpm per second at most. The evidence of a window
+is its motion-suppressed PPG spectrum, normalised to a peak of one and mixed
+with a uniform floor (``floor``) so that one window whose peak is an artefact
+cannot veto the true rate. Filtering is the forward algorithm; smoothing adds
+the backward pass.
+
+Three modes, chosen by ``lag``:
+
+* ``lag=0``: causal (forward filter only).
+* ``lag=L > 0``: fixed-lag block smoothing. Windows are released in blocks of
+  ``L`` once ``2 L`` are pending, each block smoothed with the ``L`` windows
+  that follow it. Release points depend only on the window index, so the
+  output is the same for any chunking of the input. Latency: ``L`` to ``2 L``
+  windows.
+* ``lag=None``: full forward-backward smoothing over the segment (offline).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["HRTracker"]
+
+
+class HRTracker:
+    """Forward(-backward) tracker over a fixed frequency grid.
+
+    Parameters
+    ----------
+    freq_bpm : ndarray
+        Grid of candidate heart rates (bpm).
+    step_s : float
+        Time between windows (s).
+    sigma_bpm : float
+        Random-walk standard deviation of heart rate per 2 s.
+    floor : float
+        Weight of the uniform component of each window's evidence.
+    lag : int or None
+        0 causal, L fixed-lag blocks, None full smoothing (see module doc).
+    """
+
+    def __init__(self, freq_bpm: np.ndarray, step_s: float = 2.0, sigma_bpm: float = 4.0, floor: float = 1e-3, lag: int | None = None):
+        self.freq_bpm = np.asarray(freq_bpm, dtype=np.float64)
+        self.step_s = float(step_s)
+        self.sigma_bpm = float(sigma_bpm)
+        self.floor = float(floor)
+        if lag is not None and lag < 0:
+            raise ValueError(f"lag must be None or >= 0, got {lag}")
+        self.lag = lag
+        s = self.sigma_bpm * np.sqrt(self.step_s / 2.0)
+        d = (self.freq_bpm[:, None] - self.freq_bpm[None, :]) / s
+        a = np.exp(-0.5 * d * d)
+        self._A = a / a.sum(axis=1, keepdims=True)  # row: from, column: to
+        self._AT = np.ascontiguousarray(self._A.T)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the current segment (after a gap)."""
+        nb = self.freq_bpm.size
+        self._alpha = np.full(nb, 1.0 / nb)
+        self._E: list[np.ndarray] = []
+        self._alphas: list[np.ndarray] = []
+
+    def evidence(self, spec: np.ndarray) -> np.ndarray:
+        """Per-window evidence from non-negative spectra (m, n_bins); NaN rows are uninformative."""
+        spec = np.asarray(spec, dtype=np.float64)
+        mx = spec.max(axis=-1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            e = spec / mx
+        bad = ~np.isfinite(e).all(axis=-1) | (mx[..., 0] <= 0)
+        e[bad] = 1.0
+        return e + self.floor
+
+    def _backward(self, n_out: int) -> np.ndarray:
+        E = np.asarray(self._E)
+        post = np.asarray(self._alphas)  # filtered; multiplied in place by backward messages
+        m = post.shape[0]
+        A = self._A
+        beta = np.ones(self.freq_bpm.size)
+        for k in range(m - 2, -1, -1):
+            beta = A @ (E[k + 1] * beta)
+            beta *= 1.0 / beta.sum()
+            post[k] *= beta
+        post /= post.sum(axis=1, keepdims=True)
+        return post[:n_out]
+
+    def update(self, evidence: np.ndarray) -> np.ndarray:
+        """Add windows' evidence (m, n_bins); return posteriors of windows released now."""
+        out: list[np.ndarray] = []
+        a = self._alpha
+        AT = self._AT
+        for e in np.atleast_2d(evidence):
+            a = (AT @ a) * e
+            a *= 1.0 / a.sum()
+            if self.lag == 0:
+                out.append(a[None, :])
+                continue
+            self._E.append(e)
+            self._alphas.append(a)
+            if self.lag is not None and len(self._E) >= 2 * self.lag:
+                out.append(self._backward(self.lag))
+                del self._E[: self.lag], self._alphas[: self.lag]
+        self._alpha = a
+        if not out:
+            return np.zeros((0, self.freq_bpm.size))
+        return np.concatenate(out, axis=0)
+
+    def flush(self) -> np.ndarray:
+        """Release every pending window (end of segment) and reset."""
+        post = self._backward(len(self._E)) if self._E else np.zeros((0, self.freq_bpm.size))
+        self.reset()
+        return post
+
+    @property
+    def pending(self) -> int:
+        return len(self._E)
