@@ -70,6 +70,33 @@ def import_synthea(
     )
 
 
+@import_app.command("fhir")
+def import_fhir(
+    src: Path = typer.Argument(..., help="FHIR R4 JSON Bundle / resource / NDJSON file, or a folder of them."),
+    cohort: Path = typer.Option(None, "--cohort", help="Attach EHR to this existing cohort."),
+    out: Path = typer.Option(None, "--out", help="Write an EHR-only cohort (no wearable streams) here."),
+    map_csv: Path = typer.Option(None, "--map", help="CSV participant_id,patient_id (FHIR Patient.id)."),
+    assign_seed: int = typer.Option(None, "--assign-seed", help="Assign patients to participants at random, deterministically."),
+    fraction: float = typer.Option(1.0, "--fraction", help="With --assign-seed: share of participants given an EHR."),
+    as_of: str = typer.Option(None, "--as-of", help="Date (YYYY-MM-DD) the participants.csv EHR columns describe."),
+    strict: bool = typer.Option(False, "--strict", help="Fail on the first unreadable file instead of skipping it."),
+) -> None:
+    """Import FHIR R4 EHR context (Patient, Condition, Immunization, Observation) as dated facts."""
+    from streams.importers.fhir import FhirError, read_fhir
+
+    try:
+        rec = read_fhir(src, strict=strict)
+    except FhirError as e:
+        _fail(f"import fhir: {e}")
+    res = _ehr_cli("fhir", rec.facts, f"fhir:{src.name}", cohort, out, map_csv, assign_seed, fraction, as_of)
+    for msg in rec.problems[:10]:
+        typer.echo(f"skipped: {msg}", err=True)
+    typer.echo(
+        f"fhir: {len(rec.facts)} patients, {res['with_ehr']} participants with EHR of {res['participants']}, "
+        f"{res['facts']} facts, {rec.counts['skipped']} entries skipped -> {cohort or out}"
+    )
+
+
 def main() -> None:  # console script entry point
     app()
 
