@@ -85,7 +85,7 @@ class EpochAccumulator:
     64.0
     """
 
-    lateness_s: float = 120.0
+    lateness_s: float = 900.0
     stats: EpochStats = field(default_factory=EpochStats)
     _start: int | None = None  # first open minute index
     _buf: np.ndarray = field(default_factory=lambda: np.zeros((0, len(EPOCH_COLUMNS))))
@@ -116,6 +116,20 @@ class EpochAccumulator:
 
     def update(self, kind: str, time: np.ndarray, values: np.ndarray) -> Epochs:
         """Add samples of one kind; return the minutes this closes (maybe none)."""
+        self._add(kind, time, values)
+        return self._close()
+
+    def update_many(self, items) -> Epochs:
+        """Add samples of several kinds (an iterable of (kind, time, values)), then close once.
+
+        A replay feeds each block of recorded time this way, so no stream of the
+        block is late relative to another.
+        """
+        for kind, time, values in items:
+            self._add(kind, time, values)
+        return self._close()
+
+    def _add(self, kind: str, time: np.ndarray, values: np.ndarray) -> None:
         if kind not in STREAMS:
             raise ValueError(f"unknown stream kind {kind!r}; valid: {', '.join(STREAMS)}")
         t = np.asarray(time, dtype=np.float64).ravel()
@@ -126,7 +140,7 @@ class EpochAccumulator:
         self.stats.invalid += int(t.size - ok.sum())
         t, v = t[ok], v[ok]
         if t.size == 0:
-            return self._close()
+            return
         if np.any(np.diff(t) < 0):
             o = np.argsort(t, kind="stable")
             t, v = t[o], v[o]
@@ -147,7 +161,7 @@ class EpochAccumulator:
                 self.stats.duplicate += nd
                 t, v = t[keep], v[keep]
         if t.size == 0:
-            return self._close()
+            return
         seen = self._seen.get(kind)
         merged = t if seen is None or seen.size == 0 else np.union1d(seen, t)
         self._seen[kind] = merged
@@ -159,11 +173,9 @@ class EpochAccumulator:
         buf = self._buf
         if kind == "steps":
             col = buf[:, _COL["steps"]]
-            cur = col[idx]
             add = np.bincount(idx, weights=v, minlength=buf.shape[0])[: buf.shape[0]]
             has = np.bincount(idx, minlength=buf.shape[0])[: buf.shape[0]] > 0
             col[has] = np.where(np.isnan(col[has]), 0.0, col[has]) + add[has]
-            del cur
         elif kind == "ibi":
             self._add_ibi(t, v, idx, in_order)
         else:
@@ -172,7 +184,6 @@ class EpochAccumulator:
             np.add.at(buf[:, _COL[cs]], idx, v)
             np.add.at(buf[:, _COL[cn]], idx, 1.0)
         self._watermark = max(self._watermark, float(t[-1]))
-        return self._close()
 
     def _add_ibi(self, t: np.ndarray, v: np.ndarray, idx: np.ndarray, in_order: bool) -> None:
         buf = self._buf
