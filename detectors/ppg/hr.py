@@ -122,28 +122,31 @@ def window_evidence(ppg_fr: np.ndarray, acc_fr: np.ndarray | None, grid: Spectra
     motion : ndarray (m,)
         Share of ACC power in the heart-rate band relative to a 0.05 g reference.
     """
+    C = ppg_fr.shape[0]
     ok = _usable(ppg_fr)  # (C, m)
-    fr = np.where(ok[..., None], ppg_fr, 0.0)
-    pw = band_power(fr, grid)[..., grid.bins - grid.bins[0]]
-    mx = pw.max(axis=-1, keepdims=True)
+    if acc_fr is not None:
+        aok = _usable(acc_fr).all(axis=0)
+        ok_all = np.concatenate([ok, np.broadcast_to(aok, (3, aok.size))], axis=0)
+        fr_all = np.concatenate([ppg_fr, acc_fr], axis=0)
+    else:
+        ok_all, fr_all = ok, ppg_fr
+    # one FFT call for every channel: fewer, larger batches are faster
+    fr_all = np.where(ok_all[..., None], fr_all, 0.0)
+    pw_all = band_power(fr_all, grid)
+    mx = pw_all.max(axis=-1, keepdims=True)
     mx[mx <= 0] = 1.0
-    pw /= mx
+    pw = pw_all[:C] / mx[:C]
     n_ok = ok.sum(axis=0)
     ppg_ok = n_ok > 0
     spec = pw.sum(axis=0) / np.maximum(n_ok, 1)[:, None]
     m = spec.shape[0]
     motion = np.zeros(m)
     if acc_fr is not None:
-        aok = _usable(acc_fr).all(axis=0)
-        afr = np.where(aok[None, :, None], acc_fr, 0.0)
-        apw = band_power(afr, grid)[..., grid.bins - grid.bins[0]]
-        amx = apw.max(axis=-1, keepdims=True)
-        # band RMS of the ACC (g): total band power / window length^2 scaling
+        apw = pw_all[C:]
+        # mean square ACC in the band (g^2), from Parseval on the zero-padded FFT
         band_ms = apw.sum(axis=(0, 2)) * 2.0 / (grid.win * grid.nfft)
         motion = band_ms / (band_ms + 0.05**2)
-        amx[amx <= 0] = 1.0
-        apw /= amx
-        spec = np.clip(spec - apw.max(axis=0), 0.0, None)
+        spec = np.clip(spec - (apw / mx[C:]).max(axis=0), 0.0, None)
     spec[~ppg_ok] = np.nan
     return spec, ppg_ok, motion
 

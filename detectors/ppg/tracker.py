@@ -63,6 +63,7 @@ class HRTracker:
         """Forget the current segment (after a gap)."""
         nb = self.freq_bpm.size
         self._alpha = np.full(nb, 1.0 / nb)
+        self._n = 0
         self._E: list[np.ndarray] = []
         self._alphas: list[np.ndarray] = []
 
@@ -84,7 +85,8 @@ class HRTracker:
         beta = np.ones(self.freq_bpm.size)
         for k in range(m - 2, -1, -1):
             beta = A @ (E[k + 1] * beta)
-            beta *= 1.0 / beta.sum()
+            if not k & 7:  # rescale now and then: evidence >= floor bounds the decay
+                beta *= 1.0 / beta.sum()
             post[k] *= beta
         post /= post.sum(axis=1, keepdims=True)
         return post[:n_out]
@@ -96,7 +98,9 @@ class HRTracker:
         AT = self._AT
         for e in np.atleast_2d(evidence):
             a = (AT @ a) * e
-            a *= 1.0 / a.sum()
+            self._n += 1
+            if not self._n & 7:  # rescale now and then: evidence >= floor bounds the decay
+                a *= 1.0 / a.sum()
             if self.lag == 0:
                 out.append(a[None, :])
                 continue
@@ -108,7 +112,9 @@ class HRTracker:
         self._alpha = a
         if not out:
             return np.zeros((0, self.freq_bpm.size))
-        return np.concatenate(out, axis=0)
+        post = np.concatenate(out, axis=0)
+        post /= post.sum(axis=1, keepdims=True)
+        return post
 
     def flush(self) -> np.ndarray:
         """Release every pending window (end of segment) and reset."""
