@@ -97,6 +97,29 @@ def import_fhir(
     )
 
 
+@import_app.command("welltory")
+def import_welltory_cmd(
+    src: Path = typer.Argument(..., help="Welltory hrv-covid19 data folder (participants.csv, wearables.csv, hrv_measurements.csv)."),
+    out: Path = typer.Option(..., "--out", help="Cohort folder to write."),
+    minute_emulation: bool = typer.Option(True, "--minute-emulation/--no-minute-emulation",
+                                          help="Also write daily resting HR / steps as minute hr/steps streams."),
+) -> None:
+    """Import Welltory daily aggregates (daily.npz), HRV spot checks (ibi) and symptom-onset labels."""
+    from streams.cohort import CohortError
+    from streams.importers.welltory import import_welltory
+
+    try:
+        rep = import_welltory(src, out, minute_emulation=minute_emulation)
+    except (CohortError, OSError) as e:
+        _fail(f"import welltory: {e}")
+    for msg in rep.problems[:10]:
+        typer.echo(f"skipped: {msg}", err=True)
+    typer.echo(
+        f"welltory: {rep.participants} participants, {rep.labelled} labelled, {rep.with_daily} with daily data, "
+        f"{rep.with_ibi} with HRV spot checks, {rep.counts['skipped']} rows skipped -> {out}"
+    )
+
+
 def main() -> None:  # console script entry point
     app()
 
