@@ -119,6 +119,129 @@ def import_welltory_cmd(
         f"{rep.with_ibi} with HRV spot checks, {rep.counts['skipped']} rows skipped -> {out}"
     )
 
+# ---- lead: stanford import, train, replay ----
+
+
+def _progress(total: int, label: str):
+    """A rich progress bar on stderr; returns (context manager, advance callback)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    prog = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True)
+    task = prog.add_task(label, total=total)
+    return prog, (lambda _pid=None: prog.advance(task))
+
+
+@import_app.command("stanford")
+def import_stanford_cmd(
+    src: Path = typer.Argument(..., help="Folder of <ID>_hr.csv(.zip) and <ID>_steps.csv(.zip) Fitbit files."),
+    out: Path = typer.Option(..., "--out", help="Cohort folder to write."),
+    labels: Path = typer.Option(None, "--labels", help="CSV participant_id,symptom_onset_date,diagnosis_date (default: onset_labels_aligned_to_these_files.csv in SRC)."),
+) -> None:
+    """Import Fitbit minute data in the Stanford/Mishra 2020 layout."""
+    from streams.cohort import CohortError
+    from streams.importers.stanford import import_stanford
+
+    try:
+        s = import_stanford(src, out, labels)
+    except (CohortError, OSError) as e:
+        _fail(f"import stanford: {e}")
+    typer.echo(
+        f"stanford: {s.participants} participants ({s.labelled} labelled), {s.samples['hr']} HR and "
+        f"{s.samples['steps']} steps samples; dropped out of range {s.dropped['hr']}+{s.dropped['steps']}, "
+        f"repeated timestamps {s.duplicates['hr']}+{s.duplicates['steps']} -> {out}"
+    )
+
+
+@app.command("train")
+def train_cmd(
+    cohort: Path = typer.Argument(..., help="Cohort folder with labels (e.g. from `prodromal simulate`)."),
+    model: str = typer.Option("lightgbm", "--model", help="Model kind: lightgbm, forest (early, late: EHR fusion)."),
+    out: Path = typer.Option(..., "--out", help="Artifact folder to write."),
+    folds: int = typer.Option(5, "--folds", help="Participant-grouped cross-validation folds."),
+    seed: int = typer.Option(0, "--seed"),
+    threads: int = typer.Option(2, "--threads", help="Threads for model fitting."),
+    json_out: bool = typer.Option(False, "--json", help="Print the CV metrics as JSON."),
+) -> None:
+    """Train a supervised detector with participant-grouped cross-validation; print CV metrics."""
+    import json
+
+    from streams.cohort import Cohort, CohortError
+
+    try:
+        n = len(Cohort(cohort).participants)
+        if model in ("early", "late"):
+            from streams.fusion_train import train_fusion as _train
+        elif model in ("lightgbm", "forest"):
+            from streams.train import train as _train
+        else:
+            _fail(f"unknown model {model!r}; valid: lightgbm, forest, early, late")
+        prog, adv = _progress(n, f"features ({model})")
+        with prog:
+            res = _train(cohort, model, out, folds=folds, seed=seed, threads=threads, progress=adv)
+    except (CohortError, ValueError, OSError, ImportError) as e:
+        _fail(f"train: {e}")
+    cv = res.cv
+    if json_out:
+        typer.echo(json.dumps({"cv": cv, "thresholds": list(res.thresholds), "training": res.training}, indent=2, default=float))
+        return
+    typer.echo(f"trained {model} on {res.training['participants']} participants, {res.training['days']} days "
+               f"({res.training['positive_days']} positive) in {res.seconds:.1f} s -> {out}")
+    typer.echo(f"participant-grouped {cv['folds']}-fold CV: AUROC {cv['auroc']:.3f} "
+               f"(folds {', '.join(f'{a:.3f}' for a in cv['auroc_per_fold'])}); sensitivity at 90% specificity "
+               f"{cv['sens_at_90_spec']:.3f}, at 95% {cv['sens_at_95_spec']:.3f}; Brier {cv['brier']:.4f}")
+    typer.echo(f"alert thresholds (yellow, red): {res.thresholds[0]:.4f}, {res.thresholds[1]:.4f}")
+
+
+def _fmt(v, pct: bool = False) -> str:
+    if v is None:
+        return "n/a"
+    return f"{100 * v:.0f}%" if pct else f"{v:.2f}"
+
+
+@app.command("replay")
+def replay_cmd(
+    cohort: Path = typer.Argument(..., help="Cohort folder."),
+    detector: str = typer.Option("nightsignal", "--detector", help="nightsignal, cusum, forest, lightgbm, online, early, late."),
+    model: Path = typer.Option(None, "--model", help="Model artifact folder (forest, lightgbm, early, late)."),
+    out: Path = typer.Option(..., "--out", help="Run folder to write."),
+    json_out: bool = typer.Option(False, "--json", help="Print the evaluation as JSON."),
+    consecutive: int = typer.Option(1, "--consecutive", help="Nights a score must stay above threshold (score detectors)."),
+    budget: int = typer.Option(None, "--budget", help="Alert budget: max alert days per participant per 30 days (yellow suppressed beyond)."),
+    n_boot: int = typer.Option(200, "--bootstrap", help="Bootstrap resamples for confidence intervals."),
+) -> None:
+    """Replay a cohort in-process: features, scores, alerts, spool file and evaluation."""
+    import json
+
+    from detectors.policy import AlertPolicy
+    from streams.artifacts import ArtifactError
+    from streams.cohort import Cohort, CohortError
+    from streams.registry import make_detector
+    from streams.replay import replay
+
+    try:
+        det = make_detector(detector, model)
+        n = len(Cohort(cohort).participants)
+        policy = AlertPolicy(thresholds=det.thresholds, consecutive=consecutive, budget_per_30d=budget)
+        prog, adv = _progress(n, f"replay ({detector})")
+        with prog:
+            res = replay(cohort, det, out, policy=policy, n_boot=n_boot, progress=adv)
+    except (CohortError, ArtifactError, ValueError, OSError) as e:
+        _fail(f"replay: {e}")
+    ev = res.evaluation
+    if json_out:
+        keys = ("participants", "labelled", "detected_early", "early_detection_rate", "median_lead_days",
+                "false_alert_days_per_month", "auroc", "sens_at_90_spec", "sens_at_95_spec", "lead_days_iqr", "ci95",
+                "detector", "subgroups")
+        typer.echo(json.dumps({k: ev.get(k) for k in keys}, indent=2, default=float))
+        return
+    typer.echo(f"replayed {res.participants} participants, {res.days} participant-days, {res.samples} samples "
+               f"in {res.seconds:.1f} s; {res.alerts} alert days -> {out}")
+    typer.echo(f"{detector}: evaluated {ev['participants']} participants ({ev['labelled']} labelled): "
+               f"early detection {ev['detected_early']}/{ev['labelled']} ({_fmt(ev['early_detection_rate'], True)}), "
+               f"median lead {_fmt(ev['median_lead_days'])} days, false alert days/month "
+               f"{_fmt(ev['false_alert_days_per_month'])}, AUROC {_fmt(ev['auroc'])}")
+
+
 
 def main() -> None:  # console script entry point
     app()

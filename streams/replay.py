@@ -228,7 +228,7 @@ def replay(
         if progress:
             progress(p.participant_id)
     if pending:
-        parts += _score_in_date_order(detector, policy, pending, outputs)
+        parts += _score_in_date_order(detector, policy, pending, outputs, bool(cohort.manifest.get("unlabelled_healthy", False)))
     outputs.close()
     unlabelled_healthy = bool(cohort.manifest.get("unlabelled_healthy", False))
     eval_parts = [q for q in parts if q.reference_day is not None or unlabelled_healthy]
@@ -293,13 +293,15 @@ def _per_participant(q: ParticipantDays) -> dict:
             "labelled": q.reference_day is not None, "first_alert_rel_onset": first}
 
 
-def _score_in_date_order(detector: Detector, policy: AlertPolicy, pending, outputs: _Outputs) -> list[ParticipantDays]:
+def _score_in_date_order(detector: Detector, policy: AlertPolicy, pending, outputs: _Outputs,
+                         unlabelled_healthy: bool = False) -> list[ParticipantDays]:
     states = {p.participant_id: detector.new_state(p.participant_id) for p, _ in pending}
     pstates = {p.participant_id: policy.new_state() for p, _ in pending}
     by_pid = {p.participant_id: p for p, _ in pending}
     allrows = sorted((r for _, rows in pending for r in rows), key=lambda r: (r.day, r.participant_id))
     if hasattr(detector, "set_labels"):
-        detector.set_labels({pid: (local_day(p.reference_date) if p.reference_date else None) for pid, p in by_pid.items()})
+        detector.set_labels({pid: (local_day(p.reference_date) if p.reference_date else None) for pid, p in by_pid.items()},
+                            unlabelled_healthy)
     results: dict[str, list[DayResult]] = {pid: [] for pid in by_pid}
     i = 0
     while i < len(allrows):
