@@ -5,14 +5,14 @@ Method (per window of ``window_s`` advanced by ``step_s``; SP Cup convention 8 s
 1. Decimate PPG and ACC to about 12 Hz by block means, mean-remove each window
    and take its zero-padded spectrum in the 40-230 bpm band
    (:mod:`detectors.ppg.spectra`).
-2. Motion suppression by spectral subtraction: each PPG channel's spectrum is
-   normalised to a peak of one and the channels are averaged (multi-channel
-   fusion); the accelerometer axes are normalised the same way and their
-   envelope (maximum over axes) is subtracted, clipped at zero. Motion makes the
-   wrist PPG carry the arm's movement frequencies and their harmonics, which the
-   accelerometer sees too; the cardiac peak does not appear in the ACC.
-   (Spectral subtraction against ACC spectra as in TROIKA, Zhang et al. 2015,
-   and Schaeck et al. 2017; channel fusion as in JOSS, Zhang 2015.)
+2. Motion suppression by least-squares noise cancellation in the frequency
+   domain: per window and PPG channel, the complex mix (gain and phase per axis)
+   of the three accelerometer spectra that best explains the PPG spectrum is
+   removed (a per-window Wiener solution of the adaptive noise canceller with
+   the ACC as reference, e.g. Ram et al. 2012, Schaeck et al. 2017). The arm's
+   movement frequencies and harmonics are in the ACC; the cardiac peak is not,
+   so it survives. The residual power spectra of the channels are normalised to
+   a peak of one and averaged (multi-channel fusion as in JOSS, Zhang 2015).
 3. Tracking: a hidden Markov model over the frequency bins with a Gaussian
    random-walk prior on heart rate (:class:`detectors.ppg.tracker.HRTracker`),
    forward-backward smoothed offline, fixed-lag smoothed when streaming. This
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from detectors.ppg.spectra import SpectralGrid, band_power, decimate, frames, make_grid
+from detectors.ppg.spectra import SpectralGrid, band_spectrum, decimate, frames, make_grid
 from detectors.ppg.tracker import HRTracker
 from detectors.records import WAVEFORMS
 
@@ -40,6 +40,8 @@ __all__ = ["HRResult", "estimate_hr", "estimate_hr_detailed", "check_waveforms",
 METHODS = ("smooth", "online", "causal")
 #: Fraction of repeated consecutive (decimated) values above which a window is clipped or flat.
 MAX_REPEAT_FRACTION = 0.2
+#: ACC band RMS (g) at which ``motion`` is 0.5.
+MOTION_REF_G = 0.05
 
 
 @dataclass
@@ -132,21 +134,31 @@ def window_evidence(ppg_fr: np.ndarray, acc_fr: np.ndarray | None, grid: Spectra
         ok_all, fr_all = ok, ppg_fr
     # one FFT call for every channel: fewer, larger batches are faster
     fr_all = np.where(ok_all[..., None], fr_all, 0.0)
-    pw_all = band_power(fr_all, grid)
-    mx = pw_all.max(axis=-1, keepdims=True)
-    mx[mx <= 0] = 1.0
-    pw = pw_all[:C] / mx[:C]
+    Z = band_spectrum(fr_all, grid)
     n_ok = ok.sum(axis=0)
     ppg_ok = n_ok > 0
-    spec = pw.sum(axis=0) / np.maximum(n_ok, 1)[:, None]
-    m = spec.shape[0]
+    m = Z.shape[1]
     motion = np.zeros(m)
+    Zp = Z[:C]
     if acc_fr is not None:
-        apw = pw_all[C:]
+        Za = np.moveaxis(Z[C:], 0, -1).astype(np.complex128)  # (m, n_bins, 3)
+        apow = (Za.real**2 + Za.imag**2).sum(axis=(1, 2))
         # mean square ACC in the band (g^2), from Parseval on the zero-padded FFT
-        band_ms = apw.sum(axis=(0, 2)) * 2.0 / (grid.win * grid.nfft)
-        motion = band_ms / (band_ms + 0.05**2)
-        spec = np.clip(spec - (apw / mx[C:]).max(axis=0), 0.0, None)
+        band_ms = apow * 2.0 / (grid.win * grid.nfft)
+        motion = band_ms / (band_ms + MOTION_REF_G**2)
+        # least-squares noise cancellation: per window, the part of each PPG
+        # channel's spectrum that a complex (gain and phase) mix of the three
+        # ACC axes explains is removed
+        G = np.einsum("mfi,mfj->mij", Za.conj(), Za)
+        G += (1e-9 * np.trace(G, axis1=1, axis2=2).real + 1e-30)[:, None, None] * np.eye(3)
+        b = np.einsum("mfi,cmf->mic", Za.conj(), Zp)
+        h = np.linalg.solve(G, b)  # (m, 3, C)
+        Zp = Zp - np.einsum("mfi,mic->cmf", Za, h)
+    pw = Zp.real**2 + Zp.imag**2
+    mx = pw.max(axis=-1, keepdims=True)
+    mx[mx <= 0] = 1.0
+    pw = pw / mx
+    spec = pw.sum(axis=0) / np.maximum(n_ok, 1)[:, None]
     spec[~ppg_ok] = np.nan
     return spec, ppg_ok, motion
 

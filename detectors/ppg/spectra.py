@@ -24,7 +24,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import fft as sp_fft
 
-__all__ = ["SpectralGrid", "make_grid", "decimate", "frames", "band_power"]
+__all__ = ["SpectralGrid", "make_grid", "decimate", "frames", "band_spectrum", "band_power"]
 
 #: Lowest decimated rate: keeps 4 Hz (240 bpm) below Nyquist with margin.
 MIN_DECIMATED_HZ = 10.0
@@ -131,8 +131,8 @@ def frames(x: np.ndarray, win: int, step: int) -> np.ndarray:
     return sliding_window_view(x, win, axis=-1)[..., ::step, :]
 
 
-def band_power(fr: np.ndarray, grid: SpectralGrid) -> np.ndarray:
-    """Power spectrum of mean-removed windows in the heart-rate band.
+def band_spectrum(fr: np.ndarray, grid: SpectralGrid) -> np.ndarray:
+    """Complex spectrum of mean-removed windows in the heart-rate band.
 
     Parameters
     ----------
@@ -141,11 +141,16 @@ def band_power(fr: np.ndarray, grid: SpectralGrid) -> np.ndarray:
 
     Returns
     -------
-    ndarray (..., n_windows, n_bins)
+    ndarray (..., n_windows, n_bins), complex64
     """
-    # float32 halves the FFT time; the spectra are normalised before use, so
-    # single precision is ample.
+    # float32 halves the FFT time; spectra are normalised before use, so single
+    # precision is ample.
     buf = np.zeros((*fr.shape[:-1], grid.nfft), dtype=np.float32)
     np.subtract(fr, fr.mean(axis=-1, keepdims=True), out=buf[..., : fr.shape[-1]], casting="same_kind")
-    X = sp_fft.rfft(buf, axis=-1)[..., grid.bins[0] : grid.bins[-1] + 1]
+    return sp_fft.rfft(buf, axis=-1)[..., grid.bins[0] : grid.bins[-1] + 1]
+
+
+def band_power(fr: np.ndarray, grid: SpectralGrid) -> np.ndarray:
+    """Power spectrum (float64) of mean-removed windows in the heart-rate band."""
+    X = band_spectrum(fr, grid)
     return (X.real * X.real + X.imag * X.imag).astype(np.float64)

@@ -1,0 +1,185 @@
+"""Synthetic raw wrist PPG and accelerometry with known ground truth.
+
+:func:`simulate_raw` draws a beat sequence from a heart-rate profile with
+beat-to-beat variability of a chosen RMSSD and respiratory sinus arrhythmia,
+renders a two-peak pulse per beat on each PPG channel, modulates it by
+respiration (baseline: RIIV, amplitude: RIAV, beat intervals: RIFV), and adds
+arm motion: a periodic accelerometer signal (cadence and harmonics, slowly
+drifting) whose filtered copy, with a channel-specific mix of the axes, is the
+PPG motion artefact. Truth comes back with the waveforms.
+
+The minute-level cohort simulator calls this for the participants that should
+carry raw waveforms::
+
+    sim = simulate_raw(seed=7, duration_s=600, fs=64.0, hr_bpm=62, rmssd_ms=45)
+    sim.ppg.shape, sim.acc.shape      # (2, 38400), (3, 38400)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import signal
+
+__all__ = ["RawSim", "simulate_raw"]
+
+
+@dataclass
+class RawSim:
+    """Waveforms and ground truth from :func:`simulate_raw`.
+
+    Attributes
+    ----------
+    fs : float
+        Sampling rate (Hz) of ``ppg`` and ``acc``.
+    ppg : ndarray (channels, n)
+        PPG, arbitrary units (pulse amplitude about 1).
+    acc : ndarray (3, n)
+        Accelerometer (g), gravity on the z axis.
+    beat_times_s : ndarray
+        Time of each beat (s from the first sample; pulse foot).
+    ibi_ms : ndarray
+        Interval before each beat after the first (ms); ``len(beat_times_s) - 1``.
+    hr_window_bpm : ndarray
+        Reference heart rate per window (``window_s``/``step_s``): 60000 / mean
+        interval of the beats inside the window, like ECG-derived references.
+    rmssd_ms : float
+        RMSSD of ``ibi_ms`` over the whole recording.
+    resp_rpm : float
+        Respiratory rate (breaths/min).
+    motion_level, noise_level : float
+        The settings used.
+    window_s, step_s : float
+        Windowing of ``hr_window_bpm``.
+    """
+
+    fs: float
+    ppg: np.ndarray
+    acc: np.ndarray
+    beat_times_s: np.ndarray
+    ibi_ms: np.ndarray
+    hr_window_bpm: np.ndarray
+    rmssd_ms: float
+    resp_rpm: float
+    motion_level: float
+    noise_level: float
+    window_s: float = 8.0
+    step_s: float = 2.0
+
+
+def _pulse(phase: np.ndarray) -> np.ndarray:
+    """Pulse shape over one beat (phase 0..1): systolic peak plus a smaller diastolic wave."""
+    return np.exp(-0.5 * ((phase - 0.22) / 0.08) ** 2) + 0.45 * np.exp(-0.5 * ((phase - 0.5) / 0.11) ** 2)
+
+
+def simulate_raw(
+    seed: int = 0,
+    duration_s: float = 300.0,
+    fs: float = 125.0,
+    hr_bpm: float | Callable[[np.ndarray], np.ndarray] = 70.0,
+    rmssd_ms: float = 40.0,
+    resp_rpm: float = 15.0,
+    motion_level: float = 0.0,
+    noise_level: float = 0.05,
+    channels: int = 2,
+    cadence_hz: float = 1.6,
+    window_s: float = 8.0,
+    step_s: float = 2.0,
+) -> RawSim:
+    """Simulate wrist PPG (channels, n) and ACC (3, n) with known HR, IBIs, RMSSD and respiration.
+
+    Parameters
+    ----------
+    seed : int
+        Random seed; same seed, same output.
+    duration_s : float
+        Length (s).
+    fs : float
+        Sampling rate (Hz).
+    hr_bpm : float or callable
+        Mean heart rate, or a function of time (s, array) returning bpm (a profile,
+        e.g. rest then exercise).
+    rmssd_ms : float
+        Target short-term variability: beat-to-beat jitter is drawn so that the
+        RMSSD of the intervals is close to this (the realised value is returned).
+    resp_rpm : float
+        Breathing rate; modulates baseline, amplitude and beat intervals.
+    motion_level : float
+        0 = still. 1 = running-like arm swing (about 1 g peak) producing a PPG
+        artefact about twice the pulse amplitude.
+    noise_level : float
+        White noise SD relative to pulse amplitude.
+    channels : int
+        Number of PPG channels (different artefact mixes and noise).
+    cadence_hz : float
+        Arm-swing frequency when moving (drifts by +-10 % over the recording).
+
+    Returns
+    -------
+    RawSim
+    """
+    if duration_s <= 0 or fs <= 0:
+        raise ValueError(f"duration_s ({duration_s}) and fs ({fs}) must be positive")
+    rng = np.random.default_rng(seed)
+    n = int(round(duration_s * fs))
+    t = np.arange(n) / fs
+    f_resp = resp_rpm / 60.0
+    resp_phase0 = rng.uniform(0, 2 * np.pi)
+    hr_fn = hr_bpm if callable(hr_bpm) else (lambda tt, v=float(hr_bpm): np.full(np.shape(tt), v))
+
+    # beats: intervals from the HR profile, RSA (in phase with breathing) and white jitter
+    jitter_sd = rmssd_ms / np.sqrt(2.0)
+    beats = [float(rng.uniform(0, 0.5))]
+    ibis: list[float] = []
+    while beats[-1] < duration_s + 2.0:
+        tb = beats[-1]
+        base = 60000.0 / float(hr_fn(np.array([tb]))[0])
+        rsa = 0.3 * rmssd_ms * np.sin(2 * np.pi * f_resp * tb + resp_phase0)
+        ibi = max(250.0, base + rsa + rng.normal(0, jitter_sd))
+        ibis.append(ibi)
+        beats.append(tb + ibi / 1000.0)
+    bt = np.asarray(beats)
+    ibi_all = np.diff(bt) * 1000.0
+    # phase of each sample within its beat
+    k = np.clip(np.searchsorted(bt, t, side="right") - 1, 0, bt.size - 2)
+    phase = (t - bt[k]) / (bt[k + 1] - bt[k])
+    resp = np.sin(2 * np.pi * f_resp * t + resp_phase0)
+    pulse = _pulse(phase) * (1.0 + 0.15 * resp) + 0.25 * resp  # RIAV and RIIV
+
+    # accelerometer: gravity + periodic arm swing (fundamental and harmonic), drifting cadence
+    cad = cadence_hz * (1.0 + 0.1 * np.sin(2 * np.pi * t / max(duration_s, 60.0) + rng.uniform(0, 6.28)))
+    ph = 2 * np.pi * np.cumsum(cad) / fs
+    acc = np.zeros((3, n))
+    acc[2] = 1.0
+    mix = rng.uniform(0.4, 1.0, size=3)
+    for ax in range(3):
+        p0 = rng.uniform(0, 2 * np.pi)
+        acc[ax] += motion_level * mix[ax] * (np.sin(ph + p0) + 0.5 * np.sin(2 * ph + 1.3 * p0))
+    acc += rng.normal(0, 0.005, size=acc.shape)
+
+    # PPG: pulse + motion artefact (band-limited mix of ACC axes) + noise
+    sos = signal.butter(2, [0.3, 6.0], btype="bandpass", fs=fs, output="sos")
+    acc_f = signal.sosfilt(sos, acc - acc.mean(axis=1, keepdims=True), axis=1)
+    ppg = np.empty((channels, n))
+    for c in range(channels):
+        w = rng.normal(0, 1, size=3)
+        w /= np.linalg.norm(w)
+        art = w @ acc_f
+        ppg[c] = pulse * rng.uniform(0.8, 1.2) + 2.0 * art + rng.normal(0, noise_level, size=n)
+
+    keep = (bt[1:] <= duration_s)
+    beat_times = bt[bt <= duration_s]
+    ibi_ms = ibi_all[keep][: max(beat_times.size - 1, 0)]
+    # reference HR per window, from the beats inside it
+    nw = max(0, int((duration_s - window_s) // step_s) + 1)
+    ref = np.full(nw, np.nan)
+    for i in range(nw):
+        a, b = i * step_s, i * step_s + window_s
+        inside = (bt[1:] > a) & (bt[:-1] >= a) & (bt[1:] <= b)
+        if inside.any():
+            ref[i] = 60000.0 / ibi_all[inside].mean()
+    d = np.diff(ibi_ms)
+    rmssd = float(np.sqrt(np.mean(d * d))) if d.size else float("nan")
+    return RawSim(float(fs), ppg, acc, beat_times, ibi_ms, ref, rmssd, float(resp_rpm), float(motion_level), float(noise_level), float(window_s), float(step_s))
