@@ -57,6 +57,9 @@ MAX_BYTES = 256 * 1024 * 1024  # per file
 MAX_ENTRIES = 1_000_000  # per file
 MAX_PROBLEMS_KEPT = 200
 MAX_ID = 64
+# Plausible clinical time range; outside it a date is an error, not a fact.
+MIN_TIME = -3786825600.0  # 1850-01-01
+MAX_TIME = 7258118400.0  # 2200-01-01
 
 
 class FhirError(ValueError):
@@ -110,7 +113,15 @@ def _get(obj: Any, path: str, kind: type | tuple[type, ...], required: bool = Fa
 
 
 def _parse_time(text: str, fld: str, mode: str = "end") -> float:
-    """FHIR date/dateTime/instant -> UTC seconds. Partial dates at the end ('end') or middle ('mid')."""
+    """FHIR date/dateTime/instant -> UTC seconds, within 1850-2200."""
+    t = _parse_time_any(text, fld, mode)
+    if not MIN_TIME <= t < MAX_TIME:
+        raise _Bad(fld, "date outside 1850-2200")
+    return t
+
+
+def _parse_time_any(text: str, fld: str, mode: str) -> float:
+    """Partial dates at the end ('end') or middle ('mid') of their period."""
     t = text.strip()
     if len(t) > 40:
         raise _Bad(fld, "date too long")
@@ -342,6 +353,9 @@ def _process(items: list[tuple[str, Any, str | None]], rec: FhirRecords) -> None
             handler(res, rec, full_urls)
         except _Bad as e:
             rec.problem(f"{where}: {rt}: {e}")
+        except (ValueError, TypeError, OverflowError, KeyError, IndexError) as e:
+            # Safety net: an entry we failed to anticipate is still one bad entry, not a crash.
+            rec.problem(f"{where}: {rt}: unreadable entry ({type(e).__name__})")
 
 
 def parse_fhir_bytes(
