@@ -69,9 +69,15 @@ class RawSim:
     step_s: float = 2.0
 
 
-def _pulse(phase: np.ndarray) -> np.ndarray:
-    """Pulse shape over one beat (phase 0..1): systolic peak plus a smaller diastolic wave."""
-    return np.exp(-0.5 * ((phase - 0.22) / 0.08) ** 2) + 0.45 * np.exp(-0.5 * ((phase - 0.5) / 0.11) ** 2)
+def _pulse(tau: np.ndarray, period: np.ndarray) -> np.ndarray:
+    """Pulse shape at ``tau`` seconds after a beat's onset: systolic peak plus a diastolic wave.
+
+    The shape scales with the slowly varying mean period, not with each beat's
+    own interval, so peak-to-peak intervals equal the beat intervals (as pulse
+    arrival follows the R wave by a nearly constant transit time).
+    """
+    u = tau / period
+    return np.exp(-0.5 * ((u - 0.22) / 0.08) ** 2) + 0.45 * np.exp(-0.5 * ((u - 0.5) / 0.11) ** 2)
 
 
 def simulate_raw(
@@ -142,11 +148,12 @@ def simulate_raw(
         beats.append(tb + ibi / 1000.0)
     bt = np.asarray(beats)
     ibi_all = np.diff(bt) * 1000.0
-    # phase of each sample within its beat
-    k = np.clip(np.searchsorted(bt, t, side="right") - 1, 0, bt.size - 2)
-    phase = (t - bt[k]) / (bt[k + 1] - bt[k])
+    # each sample sees the pulse of its beat and the tail of the previous one
+    k = np.clip(np.searchsorted(bt, t, side="right") - 1, 0, bt.size - 1)
+    period = 60.0 / np.asarray(hr_fn(t), dtype=np.float64)
+    shape = _pulse(t - bt[k], period) + np.where(k > 0, _pulse(t - bt[np.maximum(k - 1, 0)], period), 0.0)
     resp = np.sin(2 * np.pi * f_resp * t + resp_phase0)
-    pulse = _pulse(phase) * (1.0 + 0.15 * resp) + 0.25 * resp  # RIAV and RIIV
+    pulse = shape * (1.0 + 0.15 * resp) + 0.25 * resp  # RIAV and RIIV
 
     # accelerometer: gravity + periodic arm swing (fundamental and harmonic), drifting cadence
     cad = cadence_hz * (1.0 + 0.1 * np.sin(2 * np.pi * t / max(duration_s, 60.0) + rng.uniform(0, 6.28)))
