@@ -36,6 +36,16 @@ MIN_SPREAD = {
 GUARD_FEATURES = ("rhr_ns_bpm", "rhr_rest_bpm", "rhr_sleep_bpm")
 
 
+def _nanmedian_cols(h: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Column medians ignoring NaN (NaN where a column is empty); fast for small windows."""
+    srt = np.sort(h, axis=0)  # NaN sort last
+    lo = np.maximum((valid - 1) // 2, 0)
+    hi = np.maximum(valid // 2, 0)
+    cols = np.arange(h.shape[1])
+    med = (srt[np.minimum(lo, h.shape[0] - 1), cols] + srt[np.minimum(hi, h.shape[0] - 1), cols]) / 2.0
+    return np.where(valid > 0, med, np.nan)
+
+
 @dataclass
 class RobustBaseline:
     """Rolling median / MAD baseline over a fixed feature list.
@@ -68,13 +78,8 @@ class RobustBaseline:
         """Baseline median and robust SD (1.4826 MAD, floored) per feature; NaN in warm-up."""
         h = self._hist
         valid = np.isfinite(h).sum(axis=0)
-        with np.errstate(all="ignore"):
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                med = np.nanmedian(h, axis=0)
-                mad = np.nanmedian(np.abs(h - med), axis=0)
+        med = _nanmedian_cols(h, valid)
+        mad = _nanmedian_cols(np.abs(h - med), valid)
         sd = np.maximum(1.4826 * mad, self._floor)
         warm = valid < self.min_days
         med[warm] = np.nan

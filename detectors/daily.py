@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from detectors.epochs import _COL, Epochs
+from detectors.epochs import _COL, QUANTUM, Epochs
 
 __all__ = ["DAILY_FEATURES", "DayFeatures", "DailyFeatureBuilder", "DAY"]
 
@@ -77,8 +77,9 @@ class DayFeatures:
     rest_minutes: int = 0
 
 
-def _ratio(num: float, den: float) -> float:
-    return float(num / den) if den > 0 else float("nan")
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
 
 def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -100,7 +101,6 @@ def sleep_window(quiet: np.ndarray, max_gap: int = SLEEP_MAX_GAP, min_len: int =
     s, e = _runs(quiet)
     if s.size == 0:
         return None
-    # merge runs separated by short gaps
     keep = np.concatenate(([True], (s[1:] - e[:-1]) > max_gap))
     gs = s[keep]
     ge = np.concatenate((e[np.flatnonzero(keep[1:])], [e[-1]]))
@@ -109,6 +109,92 @@ def sleep_window(quiet: np.ndarray, max_gap: int = SLEEP_MAX_GAP, min_len: int =
     if lens[k] < min_len:
         return None
     return int(gs[k]), int(ge[k])
+
+
+def _empty_day(ncol: int) -> np.ndarray:
+    a = np.zeros((MIN_PER_DAY, ncol))
+    a[:, _COL["steps"]] = np.nan
+    return a
+
+
+def features_many(both: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Features of D days at once.
+
+    ``both`` is (D, 2880, C): for each day, the minutes of the day before and of
+    the day itself (epoch columns). Returns (feature arrays of shape (D,),
+    rest_hourly (D, 24, 3), resting-minute counts (D,)). Every reduction runs
+    along the minute axis of each day alone, so a day's features do not depend
+    on which other days are in the batch.
+    """
+    D = both.shape[0]
+    c = lambda name: both[:, :, _COL[name]]  # noqa: E731
+    hr_sum, hr_n, steps, enmo_n = c("hr_sum"), c("hr_n"), c("steps") * QUANTUM, c("enmo_n")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        hr_min = hr_sum / hr_n * QUANTUM
+        enmo_min = c("enmo_sum") / enmo_n * QUANTUM
+    T = slice(MIN_PER_DAY, 2 * MIN_PER_DAY)
+    has_steps = np.isfinite(steps[:, T]).any(axis=1)
+    has_enmo = (enmo_n[:, T] > 0).any(axis=1)
+    zero_step = np.where(
+        has_steps[:, None], steps == 0,
+        np.where(has_enmo[:, None], np.nan_to_num(enmo_min, nan=np.inf) < ENMO_QUIET_MG, True),
+    )
+    worn = hr_n > 0
+    v: dict[str, np.ndarray] = {}
+    NS = slice(MIN_PER_DAY, MIN_PER_DAY + NIGHT_END_MIN)
+    sel = zero_step[:, NS] & worn[:, NS]
+    v["rhr_ns_bpm"] = _ratio(np.where(sel, hr_sum[:, NS], 0.0).sum(axis=1), np.where(sel, hr_n[:, NS], 0.0).sum(axis=1)) * QUANTUM
+    active = np.where(has_steps[:, None], np.nan_to_num(steps, nan=0.0) > 0, ~zero_step)
+    win = np.lib.stride_tricks.sliding_window_view(active, MISHRA_BLANK_MIN + 1, axis=1)
+    quiet11 = np.zeros_like(active)
+    quiet11[:, MISHRA_BLANK_MIN:] = ~win.any(axis=2)
+    rest_t = (quiet11 & zero_step & worn)[:, T]
+    hm = hr_min[:, T]
+    x = np.where(rest_t, hm, 0.0)
+    nrest = rest_t.sum(axis=1)
+    v["rhr_rest_bpm"] = _ratio(x.sum(axis=1), nrest)
+    rest_hourly = np.stack([
+        x.reshape(D, 24, 60).sum(axis=2),
+        (x * x).reshape(D, 24, 60).sum(axis=2),
+        rest_t.reshape(D, 24, 60).sum(axis=2).astype(float),
+    ], axis=2)
+    v["hr_mean_bpm"] = _ratio(hr_sum[:, T].sum(axis=1), hr_n[:, T].sum(axis=1)) * QUANTUM
+    # main sleep window (per day: run-length logic is sequential)
+    lo, hi = SLEEP_FROM_MIN, MIN_PER_DAY + SLEEP_TO_MIN
+    wearing = worn | (enmo_n > 0) | (c("temp_n") > 0)
+    quiet = zero_step[:, lo:hi] & wearing[:, lo:hi]
+    win_mask = np.zeros((D, 2 * MIN_PER_DAY), dtype=bool)
+    sleep_min = np.full(D, np.nan)
+    rhr_sleep = np.full(D, np.nan)
+    for d in range(D):
+        if has_steps[d] or has_enmo[d]:
+            sw = sleep_window(quiet[d])
+            if sw is not None:
+                win_mask[d, lo + sw[0] : lo + sw[1]] = True
+                sleep_min[d] = float(sw[1] - sw[0])
+                hs = hr_min[d, lo + sw[0] : lo + sw[1]]
+                fin = np.isfinite(hs)
+                if fin.sum() >= MIN_HR_MINUTES_NIGHT:
+                    rhr_sleep[d] = float(hs[fin].sum() / fin.sum())
+                continue
+            sleep_min[d] = 0.0 if worn[d, lo:hi].sum() >= 360 else np.nan
+        win_mask[d, NS] = True  # fall back to the NightSignal night
+    v["sleep_min"] = sleep_min
+    v["rhr_sleep_bpm"] = rhr_sleep
+    wsum = lambda name: np.where(win_mask, c(name), 0.0).sum(axis=1)  # noqa: E731
+    nd, n = wsum("ibi_nd"), wsum("ibi_n")
+    v["hrv_rmssd_ms"] = np.where(nd >= MIN_IBI_DIFFS, np.sqrt(_ratio(wsum("ibi_ssd"), nd)) * QUANTUM, np.nan)
+    m = _ratio(wsum("ibi_sum"), n)
+    v["hrv_sdnn_ms"] = np.where(n >= 2 * MIN_IBI_DIFFS, np.sqrt(np.maximum(_ratio(wsum("ibi_sq"), n) - m * m, 0.0)) * QUANTUM, np.nan)
+    v["resp_rpm"] = _ratio(wsum("resp_sum"), wsum("resp_n")) * QUANTUM
+    v["temp_c"] = _ratio(wsum("temp_sum"), wsum("temp_n")) * QUANTUM
+    st = steps[:, T]
+    v["steps"] = np.where(has_steps, np.nansum(st, axis=1), np.nan)
+    v["active_min"] = np.where(has_steps, (st > 0).sum(axis=1).astype(float), np.nan)
+    v["enmo_mg"] = _ratio(np.where(enmo_n[:, T] > 0, c("enmo_sum")[:, T], 0.0).sum(axis=1), enmo_n[:, T].sum(axis=1)) * QUANTUM
+    v["hr_capture"] = worn[:, T].mean(axis=1)
+    v["night_capture"] = worn[:, NS].mean(axis=1)
+    return v, rest_hourly, nrest
 
 
 @dataclass
@@ -133,30 +219,45 @@ class DailyFeatureBuilder:
         local_min = ((epochs.minute + self.utc_offset_s) // 60).astype(np.int64)
         day = local_min // MIN_PER_DAY
         pos = local_min - day * MIN_PER_DAY
-        out: list[DayFeatures] = []
-        for d in np.unique(day).tolist():
-            sel = day == d
+        last_complete = None
+        cuts = np.flatnonzero(np.diff(day)) + 1
+        for a, b in zip(np.concatenate(([0], cuts)).tolist(), np.concatenate((cuts, [day.size])).tolist(), strict=True):
+            d = int(day[a])
             if self._next_emit is not None and d < self._next_emit:
                 continue  # already emitted (cannot happen with closed epochs)
             arr = self._days.get(d)
             if arr is None:
-                arr = np.zeros((MIN_PER_DAY, epochs.data.shape[1]))
-                arr[:, _COL["steps"]] = np.nan
+                arr = _empty_day(epochs.data.shape[1])
                 self._days[d] = arr
                 if self._first_day is None:
                     self._first_day = d
                     self._next_emit = d
-            arr[pos[sel]] = epochs.data[sel]
-            if pos[sel][-1] == MIN_PER_DAY - 1:  # last minute of the day closed
-                out.extend(self._emit_until(d))
-        return out
+            arr[pos[a:b]] = epochs.data[a:b]
+            if pos[b - 1] == MIN_PER_DAY - 1:  # last minute of the day closed
+                last_complete = d
+        return self._emit_until(last_complete) if last_complete is not None else []
 
     def _emit_until(self, last: int) -> list[DayFeatures]:
+        if self._next_emit is None or self._next_emit > last:
+            return []
+        days = list(range(self._next_emit, last + 1))
+        ncol = len(_COL)
+        both = np.empty((len(days), 2 * MIN_PER_DAY, ncol))
+        for i, d in enumerate(days):
+            prev, cur = self._days.get(d - 1), self._days.get(d)
+            both[i, :MIN_PER_DAY] = _empty_day(ncol) if prev is None else prev
+            both[i, MIN_PER_DAY:] = _empty_day(ncol) if cur is None else cur
+        v, rest_hourly, nrest = features_many(both)
         out = []
-        while self._next_emit is not None and self._next_emit <= last:
-            d = self._next_emit
-            out.append(self._features(d))
-            self._next_emit = d + 1
+        for i, d in enumerate(days):
+            out.append(DayFeatures(
+                day=d,
+                day_start=float(d * DAY - self.utc_offset_s),
+                values={k: float(a[i]) for k, a in v.items()},
+                rest_hourly=rest_hourly[i],
+                rest_minutes=int(nrest[i]),
+            ))
+        self._next_emit = last + 1
         for k in [k for k in self._days if k < last]:  # keep only the last day (for the evening)
             del self._days[k]
         return out
@@ -166,100 +267,3 @@ class DailyFeatureBuilder:
         if not self._days:
             return []
         return self._emit_until(max(self._days))
-
-    def _empty(self, ncol: int) -> np.ndarray:
-        a = np.zeros((MIN_PER_DAY, ncol))
-        a[:, _COL["steps"]] = np.nan
-        return a
-
-    def _features(self, d: int) -> DayFeatures:
-        ncol = len(_COL)
-        cur = self._days.get(d)
-        cur = self._empty(ncol) if cur is None else cur
-        prev = self._days.get(d - 1)
-        prev = self._empty(ncol) if prev is None else prev
-        both = np.concatenate((prev, cur))  # 2880 minutes: yesterday + today
-        hr_sum, hr_n = both[:, _COL["hr_sum"]], both[:, _COL["hr_n"]]
-        steps = both[:, _COL["steps"]]
-        enmo_n = both[:, _COL["enmo_n"]]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            hr_min = hr_sum / hr_n  # per-minute mean, NaN without samples
-            enmo_min = both[:, _COL["enmo_sum"]] / enmo_n
-        today = slice(MIN_PER_DAY, 2 * MIN_PER_DAY)
-        has_steps = bool(np.isfinite(steps[today]).any())
-        has_enmo = bool((enmo_n[today] > 0).any())
-        if has_steps:
-            zero_step = steps == 0
-        elif has_enmo:
-            zero_step = np.nan_to_num(enmo_min, nan=np.inf) < ENMO_QUIET_MG
-        else:
-            zero_step = np.ones(both.shape[0], dtype=bool)
-        worn = hr_n > 0
-        v: dict[str, float] = {}
-        # NightSignal resting HR: raw samples, 00:00-06:59, zero-step minutes
-        ns = slice(MIN_PER_DAY, MIN_PER_DAY + NIGHT_END_MIN)
-        sel = zero_step[ns] & worn[ns]
-        v["rhr_ns_bpm"] = _ratio(hr_sum[ns][sel].sum(), hr_n[ns][sel].sum())
-        # Mishra resting: no steps in the minute and the previous 10 (unknown counts as none)
-        st0 = np.nan_to_num(steps, nan=0.0) if has_steps else (~zero_step).astype(float)
-        win = np.lib.stride_tricks.sliding_window_view(st0, MISHRA_BLANK_MIN + 1)
-        quiet11 = np.zeros(both.shape[0], dtype=bool)
-        quiet11[MISHRA_BLANK_MIN:] = win.max(axis=1) == 0
-        rest = quiet11 & zero_step & worn
-        rest_t = rest[today]
-        hm = hr_min[today]
-        v["rhr_rest_bpm"] = float(hm[rest_t].mean()) if rest_t.any() else float("nan")
-        hours = np.arange(MIN_PER_DAY) // 60
-        x = np.where(rest_t, hm, 0.0)
-        rest_hourly = np.stack(
-            [
-                np.bincount(hours, weights=x, minlength=24),
-                np.bincount(hours, weights=x * x, minlength=24),
-                np.bincount(hours, weights=rest_t.astype(float), minlength=24),
-            ],
-            axis=1,
-        )
-        v["hr_mean_bpm"] = _ratio(hr_sum[today].sum(), hr_n[today].sum())
-        # main sleep window, 18:00 yesterday to 12:00 today
-        lo, hi = SLEEP_FROM_MIN, MIN_PER_DAY + SLEEP_TO_MIN
-        win_sl: slice
-        if has_steps or has_enmo:
-            wearing = worn | (enmo_n > 0) | (both[:, _COL["temp_n"]] > 0)
-            sw = sleep_window(zero_step[lo:hi] & wearing[lo:hi])
-            if sw is not None:
-                win_sl = slice(lo + sw[0], lo + sw[1])
-                v["sleep_min"] = float(sw[1] - sw[0])
-                hs = hr_min[win_sl]
-                v["rhr_sleep_bpm"] = float(np.nanmean(hs)) if np.isfinite(hs).sum() >= MIN_HR_MINUTES_NIGHT else float("nan")
-            else:
-                win_sl = ns
-                v["sleep_min"] = 0.0 if (worn[lo:hi].sum() >= 360) else float("nan")
-                v["rhr_sleep_bpm"] = float("nan")
-        else:
-            win_sl = ns
-            v["sleep_min"] = float("nan")
-            v["rhr_sleep_bpm"] = float("nan")
-        b = both[win_sl]
-        nd = b[:, _COL["ibi_nd"]].sum()
-        v["hrv_rmssd_ms"] = float(np.sqrt(b[:, _COL["ibi_ssd"]].sum() / nd)) if nd >= MIN_IBI_DIFFS else float("nan")
-        n = b[:, _COL["ibi_n"]].sum()
-        if n >= 2 * MIN_IBI_DIFFS:
-            m = b[:, _COL["ibi_sum"]].sum() / n
-            v["hrv_sdnn_ms"] = float(np.sqrt(max(b[:, _COL["ibi_sq"]].sum() / n - m * m, 0.0)))
-        else:
-            v["hrv_sdnn_ms"] = float("nan")
-        v["resp_rpm"] = _ratio(b[:, _COL["resp_sum"]].sum(), b[:, _COL["resp_n"]].sum())
-        v["temp_c"] = _ratio(b[:, _COL["temp_sum"]].sum(), b[:, _COL["temp_n"]].sum())
-        st = steps[today]
-        v["steps"] = float(np.nansum(st)) if has_steps else float("nan")
-        v["active_min"] = float((st > 0).sum()) if has_steps else float("nan")
-        v["enmo_mg"] = _ratio(both[today, _COL["enmo_sum"]].sum(), enmo_n[today].sum())
-        v["hr_capture"] = float(worn[today].mean())
-        v["night_capture"] = float(worn[ns].mean())
-        return DayFeatures(
-            day=d,
-            day_start=float(d * DAY - self.utc_offset_s),
-            values=v,
-            rest_hourly=rest_hourly,
-            rest_minutes=int(rest_t.sum()),
-        )

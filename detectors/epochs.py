@@ -7,15 +7,17 @@ watermark (the largest event time seen, over all kinds) has passed the
 minute's end by ``lateness_s``; a sample that arrives for a closed minute is
 late: it is counted and dropped. A sample whose (kind, event time) was
 already accepted is a duplicate (at-least-once redelivery): counted, dropped.
-Feeding the same samples in any chunking, in event-time order, gives the same
-epochs, bit for bit, because all sums are kept per minute in float64 and a
-minute's samples are summed in time order.
+Feeding the same samples in any chunking gives the same epochs, bit for bit:
+values are quantised to fixed point (``QUANTUM`` = 0.001 of their unit) and the
+sums are integers held exactly in float64, so the order in which samples are
+added cannot change a sum (sums stay far below 2**53).
 
-Epoch columns (one row per minute, ``minute`` = UTC seconds of its start):
+Epoch columns (one row per minute, ``minute`` = UTC seconds of its start);
+sums are in units of ``QUANTUM`` (squares in ``QUANTUM**2``): use :meth:`Epochs.mean`:
 
 ==================  ==========================================================
 ``hr_sum, hr_n``    sum and count of heart-rate samples (bpm)
-``steps``           steps in the minute (NaN when no steps sample)
+``steps``           steps in the minute, x SCALE (NaN when no steps sample)
 ``ibi_sum, ibi_sq,  beat intervals (ms): sum, sum of squares, count; successive
 ibi_n, ibi_ssd,     differences (within 2 s of each other and both accepted):
 ibi_nd``            sum of squares and count
@@ -33,9 +35,11 @@ import numpy as np
 
 from detectors.records import STREAMS, check_values
 
-__all__ = ["EPOCH_COLUMNS", "Epochs", "EpochAccumulator", "MINUTE"]
+__all__ = ["EPOCH_COLUMNS", "Epochs", "EpochAccumulator", "MINUTE", "QUANTUM", "SCALE"]
 
 MINUTE = 60
+QUANTUM = 1e-3
+SCALE = 1.0 / QUANTUM  # fixed-point scale of the sums
 EPOCH_COLUMNS = (
     "hr_sum", "hr_n", "steps",
     "ibi_sum", "ibi_sq", "ibi_n", "ibi_ssd", "ibi_nd",
@@ -54,6 +58,12 @@ class Epochs:
 
     def col(self, name: str) -> np.ndarray:
         return self.data[:, _COL[name]]
+
+    def mean(self, kind: str) -> np.ndarray:
+        """Per-minute mean of a kind in its own unit (NaN without samples)."""
+        s, n = {"ibi": ("ibi_sum", "ibi_n")}.get(kind) or _SUM_N[kind]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return self.col(s) / self.col(n) * QUANTUM
 
     def __len__(self) -> int:
         return int(self.minute.size)
@@ -81,7 +91,7 @@ class EpochAccumulator:
     >>> acc = EpochAccumulator(lateness_s=0)
     >>> acc.update("hr", np.array([0.0, 30.0, 70.0]), np.array([60.0, 62.0, 64.0])).minute.tolist()
     [0.0]
-    >>> float(acc.flush().col("hr_sum")[0])
+    >>> float(acc.flush().mean("hr")[0])
     64.0
     """
 
@@ -154,7 +164,7 @@ class EpochAccumulator:
             keep = np.ones(t.size, dtype=bool)
             keep[1:] = t[1:] != t[:-1]
             seen = self._seen.get(kind)
-            if seen is not None and seen.size:
+            if seen is not None and seen.size and t[0] <= seen[-1]:
                 keep &= ~np.isin(t, seen, assume_unique=False)
             nd = int(t.size - keep.sum())
             if nd:
@@ -163,7 +173,12 @@ class EpochAccumulator:
         if t.size == 0:
             return
         seen = self._seen.get(kind)
-        merged = t if seen is None or seen.size == 0 else np.union1d(seen, t)
+        if seen is None or seen.size == 0:
+            merged = t
+        elif t[0] > seen[-1]:
+            merged = np.concatenate((seen, t))
+        else:
+            merged = np.union1d(seen, t)
         self._seen[kind] = merged
         in_order = seen is None or seen.size == 0 or t[0] > seen[-1]
         self.stats.accepted += int(t.size)
@@ -173,23 +188,25 @@ class EpochAccumulator:
         buf = self._buf
         if kind == "steps":
             col = buf[:, _COL["steps"]]
-            add = np.bincount(idx, weights=v, minlength=buf.shape[0])[: buf.shape[0]]
+            add = np.bincount(idx, weights=np.rint(v * SCALE), minlength=buf.shape[0])[: buf.shape[0]]
             has = np.bincount(idx, minlength=buf.shape[0])[: buf.shape[0]] > 0
             col[has] = np.where(np.isnan(col[has]), 0.0, col[has]) + add[has]
         elif kind == "ibi":
             self._add_ibi(t, v, idx, in_order)
         else:
             cs, cn = _SUM_N[kind]
-            # np.add.at keeps time order within a minute, so sums match any chunking
-            np.add.at(buf[:, _COL[cs]], idx, v)
-            np.add.at(buf[:, _COL[cn]], idx, 1.0)
+            n = buf.shape[0]
+            buf[:, _COL[cs]] += np.bincount(idx, weights=np.rint(v * SCALE), minlength=n)[:n]
+            buf[:, _COL[cn]] += np.bincount(idx, minlength=n)[:n]
         self._watermark = max(self._watermark, float(t[-1]))
 
     def _add_ibi(self, t: np.ndarray, v: np.ndarray, idx: np.ndarray, in_order: bool) -> None:
         buf = self._buf
-        np.add.at(buf[:, _COL["ibi_sum"]], idx, v)
-        np.add.at(buf[:, _COL["ibi_sq"]], idx, v * v)
-        np.add.at(buf[:, _COL["ibi_n"]], idx, 1.0)
+        n = buf.shape[0]
+        q = np.rint(v * SCALE)
+        buf[:, _COL["ibi_sum"]] += np.bincount(idx, weights=q, minlength=n)[:n]
+        buf[:, _COL["ibi_sq"]] += np.bincount(idx, weights=q * q, minlength=n)[:n]
+        buf[:, _COL["ibi_n"]] += np.bincount(idx, minlength=n)[:n]
         # successive differences: consecutive accepted beats whose times are one beat apart
         if in_order and self._last_ibi is not None:
             pt, pv = self._last_ibi
@@ -201,10 +218,10 @@ class EpochAccumulator:
         if tt.size > 1:
             gap = np.diff(tt)
             succ = np.abs(gap - vv[1:] / 1000.0) < 2.0
-            d = np.diff(vv)
+            d = np.diff(np.rint(vv * SCALE))
             use = succ & (ii[1:] >= 0)
-            np.add.at(buf[:, _COL["ibi_ssd"]], ii[1:][use], d[use] ** 2)
-            np.add.at(buf[:, _COL["ibi_nd"]], ii[1:][use], 1.0)
+            buf[:, _COL["ibi_ssd"]] += np.bincount(ii[1:][use], weights=d[use] ** 2, minlength=n)[:n]
+            buf[:, _COL["ibi_nd"]] += np.bincount(ii[1:][use], minlength=n)[:n]
         if in_order:
             self._last_ibi = (float(t[-1]), float(v[-1]))
 

@@ -25,7 +25,7 @@ def day_labels(days: np.ndarray, reference_day: int | None, healthy: bool = True
     Examples
     --------
     >>> day_labels(np.array([0, 10, 20, 40, 100]), 20).tolist()
-    [-1, 1, 1, -1, 0]
+    [-1, -1, 1, -1, 0]
     """
     if reference_day is None:
         return np.zeros(days.size, dtype=np.int8) if healthy else np.full(days.size, -1, dtype=np.int8)
