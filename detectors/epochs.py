@@ -253,6 +253,10 @@ class EpochAccumulator:
         if self._start is None:
             return self._close()
         self._watermark = max(self._watermark, until + self.lateness_s)
+        # the buffer may end before `until`: extend it, else only the buffered minutes close
+        last = int(np.floor((self._watermark - self.lateness_s) / MINUTE)) - 1
+        if last >= self._start:
+            self._ensure(self._start, last)
         return self._close()
 
     def flush(self) -> Epochs:
