@@ -1,0 +1,204 @@
+"""Synthetic cohorts: minute-level wearable physiology with infections, stressors and EHR.
+
+``simulate_cohort`` writes a cohort folder (:mod:`streams.cohort` format) one
+participant at a time; each participant comes from its own random streams derived
+from ``(seed, index)``, so memory does not grow with the cohort, the same seed gives
+byte-identical files, and participant ``i`` is the same in a 10- or 10,000-person
+cohort (with the same settings).
+
+Files written besides the cohort format's own::
+
+    ehr_facts.csv    participant_id,time_known,fact,value (detectors.ehr vocabulary)
+    sim_truth.csv    per participant: the hidden truth (infection incl. asymptomatic,
+                     responder, magnitudes, other illness, baselines)
+    sim_events.csv   participant_id,date,event,detail (stressors, illnesses, vaccination)
+
+Parameters and sources (full table: ``docs/simulate.md``, :data:`PARAMETER_TABLE`)
+
+=============================  ==========================================  =======================================
+quantity                       value used                                  source
+=============================  ==========================================  =======================================
+HR mesor between people        ~76 +- 8 bpm (emerges)                      Mayer 2022 data, measured 76.5 +- 8.1
+nightly resting HR             sleep level N(61, 6.5) bpm -> RHR ~59       Quer 2020 (65.5 +- 7.7 by day; recalled)
+circadian amplitude / peak     cosine 3 bpm + sleep step; peak ~15:45      Mayer 2022 data: 5.6 bpm; 15:45
+HR per step                    N(0.27, 0.05) bpm per step/min              Mayer 2022 data: median 0.271
+daily steps                    median 8150; between log-SD 0.38            Mayer 2022 data: 8155 (IQR 6109-9644)
+day-to-day HR                  AR(1) phi 0.45, SD 1.8 + awake SD 1.5       Mayer 2022 data: SD 3.3, lag-1 r 0.44
+infection resting HR           median +6 bpm, from 2-5 d before onset,     Mishra 2020, Alavi 2022 (NightSignal),
+                               20 % non-responders, recovery 7-21 d        Mayer 2022 (+3.5 bpm median at day 0)
+infection steps                x(1 - U(0.35, 0.65)) at the worst           Mayer 2022 data: ratio 0.43-0.59 d 3-8
+infection HRV / resp / temp    RMSSD -10..35 %, +0.5..2.5 rpm, +0.5 C      Natarajan 2020, Mason 2022 (TemPredict)
+stressors                      alcohol, exercise, poor sleep, travel,      Alavi 2022 (non-COVID alert days)
+                               vaccination: +1..8 bpm for 1-2 nights
+infection odds (EHR)           obesity 1.46, diabetes 1.2, CKD 1.3, ...    Popkin 2020; modelling choices
+severity (EHR)                 OpenSAFELY HRs -> magnitude, duration       Williamson 2020 (detectors.ehr)
+vaccination (>= 2 doses)       magnitude x0.7, duration x0.6               Antonelli 2022 (recalled)
+=============================  ==========================================  =======================================
+
+Examples
+--------
+>>> from streams.simulate import simulate_cohort
+>>> path = simulate_cohort("cohorts/tiny", participants=3, days=30, seed=1)   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import os
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from streams.cohort import CohortWriter, Participant
+from streams.simulate.params import PARAMETER_TABLE, SimConfig
+from streams.simulate.physiology import SimParticipant, simulate_participant
+from streams.simulate.profile import Profile, draw_profile, ehr_columns, ehr_facts
+
+__all__ = [
+    "simulate_cohort",
+    "simulate_participant",
+    "draw_profile",
+    "participant_record",
+    "SimConfig",
+    "SimParticipant",
+    "Profile",
+    "PARAMETER_TABLE",
+    "TRUTH_COLUMNS",
+]
+
+TRUTH_COLUMNS = (
+    "participant_id", "has_ehr", "infected", "asymptomatic", "hr_responder", "infection_onset_date",
+    "inf_hr_bpm", "inf_pre_days", "inf_recovery_days", "severity_index", "p_infection",
+    "other_illness_date", "rhr_sleep_bpm", "rmssd_ms", "steps_per_day", "resp_rpm", "temp_c",
+)
+
+
+def participant_record(sp: SimParticipant, cfg: SimConfig) -> tuple[Participant, dict[str, str], list[list[str]]]:
+    """Cohort participant (labels, EHR columns), truth row and event rows of a simulated person."""
+    p = sp.profile
+    start = dt.date.fromisoformat(cfg.start_date)
+    onset = sp.plan.onset_day
+    part = Participant(p.participant_id, p.utc_offset_s)
+    if onset is not None and not p.asymptomatic:
+        part.symptom_onset_date = start + dt.timedelta(days=onset)
+        part.diagnosis_date = part.symptom_onset_date + dt.timedelta(days=p.diagnosis_delay)
+    part.ehr = ehr_columns(p)
+    other = sp.plan.other_illness
+    truth = {
+        "participant_id": p.participant_id,
+        "has_ehr": str(int(p.has_ehr)),
+        "infected": str(int(p.infected)),
+        "asymptomatic": str(int(p.infected and p.asymptomatic)),
+        "hr_responder": str(int(p.infected and p.hr_responder)),
+        "infection_onset_date": (start + dt.timedelta(days=onset)).isoformat() if onset is not None else "",
+        "inf_hr_bpm": f"{p.inf['hr_bpm']:.2f}" if p.infected else "",
+        "inf_pre_days": f"{p.inf['pre_days']:.2f}" if p.infected else "",
+        "inf_recovery_days": f"{p.inf['recovery_days']:.2f}" if p.infected else "",
+        "severity_index": f"{p.inf['severity_index']:.3f}",
+        "p_infection": f"{p.p_infection:.4f}",
+        "other_illness_date": (start + dt.timedelta(days=other[0][0])).isoformat() if other else "",
+        "rhr_sleep_bpm": f"{p.rhr_sleep_bpm:.2f}",
+        "rmssd_ms": f"{p.rmssd_ms:.2f}",
+        "steps_per_day": f"{p.steps_per_day:.0f}",
+        "resp_rpm": f"{p.resp_rpm:.2f}",
+        "temp_c": f"{p.temp_c:.2f}",
+    }
+    events = [[p.participant_id, (start + dt.timedelta(days=d)).isoformat(), ev, det] for d, ev, det in sp.plan.events]
+    if onset is not None:
+        events.append([p.participant_id, (start + dt.timedelta(days=onset)).isoformat(),
+                       "covid19_asymptomatic" if p.asymptomatic else "covid19_onset", f"{p.inf['hr_bpm']:.1f}"])
+    events.sort()
+    return part, truth, events
+
+
+def simulate_cohort(
+    out: str | os.PathLike,
+    participants: int = 200,
+    days: int = 120,
+    seed: int = 7,
+    start_date: str = "2024-01-01",
+    infected_fraction: float = 0.3,
+    ehr_fraction: float = 0.7,
+    raw_participants: int = 0,
+    name: str | None = None,
+    progress: Callable[[int], None] | None = None,
+    **settings,
+) -> Path:
+    """Simulate a cohort and write it to ``out``; return the folder.
+
+    Parameters
+    ----------
+    out : path
+        Cohort folder (created; existing files of the same names are overwritten).
+    participants, days : int
+        Cohort size and days per participant (from local midnight of ``start_date``).
+    seed : int
+        Same seed and settings give byte-identical files.
+    infected_fraction : float
+        Average share infected with SARS-CoV-2 during the study (risk factors move
+        the individual probability around it).
+    ehr_fraction : float
+        Share of participants with an EHR record (EHR columns and dated facts).
+    raw_participants : int
+        Participants (the first N) that also get raw PPG/ACC for 00:00-02:00 of each
+        night from :func:`streams.synth_raw.simulate_raw` (not available yet: must be 0).
+    progress : callable, optional
+        Called with the number of participants written so far.
+    **settings
+        Any other :class:`SimConfig` field (e.g. ``asymptomatic_fraction=0.2``).
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    if participants < 0:
+        raise ValueError(f"participants must be >= 0, got {participants}")
+    if raw_participants:
+        raise ValueError("raw_participants: raw PPG/ACC simulation (streams.synth_raw) is not available yet; use 0")
+    unknown = set(settings) - set(SimConfig.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"unknown simulation setting(s) {sorted(unknown)}; valid: {', '.join(sorted(SimConfig.__dataclass_fields__))}")
+    dt.date.fromisoformat(start_date)
+    cfg = replace(
+        SimConfig(), days=int(days), start_date=start_date, infected_fraction=float(infected_fraction),
+        ehr_fraction=float(ehr_fraction), **settings,
+    ).check()
+    out = Path(out)
+    notes = {
+        # participants without labels were simulated without a symptomatic infection:
+        # evaluation and training count them as healthy (asymptomatic infections included, as a study would)
+        "unlabelled_healthy": True,
+        "simulator": {"seed": int(seed), "participants": int(participants), "days": cfg.days,
+                      "start_date": start_date, "infected_fraction": cfg.infected_fraction,
+                      "ehr_fraction": cfg.ehr_fraction,
+                      "settings": {k: v for k, v in settings.items()}},
+    }
+    w = CohortWriter(out, name=name or out.name, source="prodromal simulate", notes=notes)
+    facts = []
+    truth_rows: list[dict[str, str]] = []
+    event_rows: list[list[str]] = []
+    start = dt.date.fromisoformat(start_date)
+    for i in range(participants):
+        sp = simulate_participant(seed, i, cfg)
+        part, truth, events = participant_record(sp, cfg)
+        regular = {k: (sp.t0, 60.0, getattr(sp, k)) for k in ("hr", "steps", "temp", "resp")}
+        w.add_participant(part, streams={"ibi": (sp.ibi_time, sp.ibi_ms)}, regular=regular)
+        facts.extend(ehr_facts(sp.profile, seed, start, cfg.days, sp.plan.onset_day, [d for d, _, _ in sp.plan.other_illness]))
+        truth_rows.append(truth)
+        event_rows.extend(events)
+        if progress is not None:
+            progress(i + 1)
+    path = w.close()
+    from streams.importers.ehr_facts import FACTS_FILE, write_facts
+
+    write_facts(path / FACTS_FILE, facts)
+    with open(path / "sim_truth.csv", "w", newline="", encoding="utf-8") as fh:
+        wr = csv.DictWriter(fh, fieldnames=list(TRUTH_COLUMNS))
+        wr.writeheader()
+        wr.writerows(truth_rows)
+    with open(path / "sim_events.csv", "w", newline="", encoding="utf-8") as fh:
+        wr2 = csv.writer(fh)
+        wr2.writerow(["participant_id", "date", "event", "detail"])
+        wr2.writerows(event_rows)
+    return path
