@@ -243,6 +243,24 @@ def replay_cmd(
 
 
 
+@app.command("demo")
+def demo_cmd(
+    out: Path = typer.Option(Path("demo"), "--out", help="Folder for the simulated cohorts, model and run folders."),
+    participants: int = typer.Option(120, "--participants", help="Training cohort size."),
+    test_participants: int = typer.Option(80, "--test-participants", help="Held-out test cohort size."),
+    days: int = typer.Option(120, "--days"),
+    seed: int = typer.Option(7, "--seed"),
+) -> None:
+    """The main job with no servers: simulate, train, replay every detector on held-out participants, compare."""
+    from streams.cohort import CohortError
+    from streams.demo import run_demo
+
+    try:
+        run_demo(out, participants, test_participants, days, seed, say=typer.echo, progress_factory=_progress)
+    except (CohortError, ValueError, OSError) as e:
+        _fail(f"demo: {e}")
+
+
 def main() -> None:  # console script entry point
     app()
 
