@@ -250,7 +250,7 @@ def hrv_epochs(
     min_coverage: float = 0.6,
     min_pairs: int = 20,
     timing_sd_ms: np.ndarray | None = None,
-    max_noise_share: float = 0.25,
+    max_noise_share: float = 0.4,
 ) -> HRVEpochs:
     """Mean HR, RMSSD and SDNN per epoch from screened intervals.
 
