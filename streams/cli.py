@@ -124,9 +124,17 @@ def import_welltory_cmd(
 
 def _progress(total: int, label: str):
     """A rich progress bar on stderr; returns (context manager, advance callback)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
-    prog = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True)
+    prog = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True,
+                    console=Console(stderr=True))
     task = prog.add_task(label, total=total)
     return prog, (lambda _pid=None: prog.advance(task))
 
