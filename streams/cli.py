@@ -250,6 +250,64 @@ def replay_cmd(
                f"{_fmt(ev['false_alert_days_per_month'])}, AUROC {_fmt(ev['auroc'])}")
 
 
+@app.command("dashboard")
+def dashboard_cmd(
+    run_dir: Path = typer.Argument(None, help="Replay run folder to show (the embedded default; no servers needed)."),
+    influx_url: str = typer.Option(None, "--influx-url", help="Read from InfluxDB instead (InfluxQL over HTTP), e.g. http://127.0.0.1:8086."),
+    db: str = typer.Option("prodromal", "--db", help="InfluxDB database (1.x) or DBRP-mapped database (2.x/3.x)."),
+    cohort_name: str = typer.Option(None, "--cohort", help="Cohort tag to show (InfluxDB; default: the first found)."),
+    model: str = typer.Option(None, "--model", help="Model tag to show (InfluxDB; default: any)."),
+    influx_token_file: Path = typer.Option(None, "--influx-token-file", help="File holding the InfluxDB token (or env PRODROMAL_INFLUX_TOKEN / PRODROMAL_INFLUX__TOKEN)."),
+    host: str = typer.Option(None, "--host", help="Bind address (default 127.0.0.1; other addresses need an access token)."),
+    port: int = typer.Option(None, "--port", help="Port (default 8050; 0 = any free port)."),
+    token_file: Path = typer.Option(None, "--token-file", help="File holding the dashboard access token (or env PRODROMAL_DASHBOARD__TOKEN)."),
+) -> None:
+    """Serve the cohort overview and participant view in a local web page."""
+    import os
+
+    from streams.dashboard import AccessError, DashboardServer, DataError, InfluxSource, RunSource
+    from streams.settings import SettingsError, load_settings
+
+    try:
+        s = load_settings(overrides={"dashboard.host": host, "dashboard.port": port, "dashboard.token_file": token_file,
+                                     "influx.token_file": influx_token_file})
+        if influx_url:
+            tok = s.influx.token.get_secret_value() if s.influx.token else os.environ.get("PRODROMAL_INFLUX_TOKEN")
+            source = InfluxSource(influx_url, db, token=tok, cohort=cohort_name, model=model)
+        elif run_dir is not None:
+            source = RunSource(run_dir)
+        else:
+            _fail("dashboard: give a replay run folder (prodromal dashboard RUN_DIR) or --influx-url URL")
+        source.cohort()  # fail now, not at the first page view
+        token = s.dashboard.token.get_secret_value() if s.dashboard.token else None
+        srv = DashboardServer(source, s.dashboard.host, s.dashboard.port, token)
+    except (SettingsError, AccessError, DataError, OSError) as e:
+        _fail(f"dashboard: {e}")
+    typer.echo(f"prodromal dashboard on {srv.url}{'  (open once with ?token=<your token>)' if token else ''}  (Ctrl-C to stop)")
+    try:
+        srv.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        srv.stop()
+
+
+@app.command("report")
+def report_cmd(
+    run_dir: Path = typer.Argument(..., help="Replay run folder."),
+    out: Path = typer.Option(None, "--out", help="HTML file to write (default RUN_DIR/report.html)."),
+    max_timelines: int = typer.Option(24, "--max-timelines", help="Participants drawn as timelines (labelled first)."),
+) -> None:
+    """Write a self-contained HTML evaluation report (figures, subgroup table, methods paragraph)."""
+    from streams.report import ReportError, write_report
+
+    try:
+        path = write_report(run_dir, out or Path(run_dir) / "report.html", max_timelines=max_timelines)
+    except (ReportError, OSError) as e:
+        _fail(f"report: {e}")
+    typer.echo(f"report -> {path}")
+
+
 
 @app.command("demo")
 def demo_cmd(
@@ -267,6 +325,54 @@ def demo_cmd(
         run_demo(out, participants, test_participants, days, seed, say=typer.echo, progress_factory=_progress)
     except (CohortError, ValueError, OSError) as e:
         _fail(f"demo: {e}")
+
+
+@app.command("simulate")
+def simulate_cmd(
+    out: Path = typer.Option(Path("cohorts/sim"), "--out", help="Cohort folder to write."),
+    participants: int = typer.Option(200, "--participants", help="Number of participants."),
+    days: int = typer.Option(120, "--days", help="Days per participant."),
+    seed: int = typer.Option(7, "--seed", help="Same seed and settings give byte-identical files."),
+    start_date: str = typer.Option("2024-01-01", "--start-date", help="First local day (YYYY-MM-DD)."),
+    infected_fraction: float = typer.Option(0.3, "--infected-fraction", help="Average share infected during the study."),
+    ehr_fraction: float = typer.Option(0.7, "--ehr-fraction", help="Share of participants with an EHR record."),
+    raw: int = typer.Option(0, "--raw", help="The first N participants also get raw PPG/ACC (00:00-02:00 each night, 32 Hz)."),
+) -> None:
+    """Simulate a cohort: minute HR/steps, sleep-time temperature/breathing, IBI segments, infections, stressors, EHR."""
+    import time
+
+    from streams.simulate import simulate_cohort
+
+    prog, adv = _progress(participants, "simulate")
+    t = time.perf_counter()
+    try:
+        with prog:
+            path = simulate_cohort(out, participants=participants, days=days, seed=seed, start_date=start_date,
+                                   infected_fraction=infected_fraction, ehr_fraction=ehr_fraction,
+                                   raw_participants=raw, progress=adv)
+    except (ValueError, OSError) as e:
+        _fail(f"simulate: {e}")
+    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    typer.echo(f"simulate: {participants} participants x {days} days (seed {seed}) in {time.perf_counter() - t:.1f} s, "
+               f"{size / 1e6:.1f} MB -> {path}")
+
+
+@import_app.command("spcup")
+def import_spcup_cmd(
+    src: Path = typer.Argument(..., help="Folder with SP Cup 2015 .mat recordings (DATA_*.mat / TEST_*.mat and BPM files)."),
+    out: Path = typer.Option(..., "--out", help="Cohort folder to write."),
+) -> None:
+    """Import SP Cup 2015 wrist PPG/ACC recordings as raw waveforms, with reference HR (hr_ref.npz)."""
+    from streams.cohort import CohortError
+    from streams.importers.spcup import import_spcup
+
+    try:
+        path = import_spcup(src, out)
+    except (CohortError, OSError) as e:
+        _fail(f"import spcup: {e}")
+    n = sum(1 for d in (path / "data").iterdir() if d.is_dir())
+    refs = sum(1 for d in (path / "data").iterdir() if (d / "hr_ref.npz").is_file())
+    typer.echo(f"spcup: {n} recordings ({refs} with reference HR) -> {path}")
 
 
 def main() -> None:  # console script entry point

@@ -123,6 +123,9 @@ def simulate_cohort(
     raw_participants: int = 0,
     name: str | None = None,
     progress: Callable[[int], None] | None = None,
+    raw_hours: tuple[float, float] = (0.0, 2.0),
+    raw_fs: float = 32.0,
+    raw_every_nights: int = 1,
     **settings,
 ) -> Path:
     """Simulate a cohort and write it to ``out``; return the folder.
@@ -141,8 +144,10 @@ def simulate_cohort(
     ehr_fraction : float
         Share of participants with an EHR record (EHR columns and dated facts).
     raw_participants : int
-        Participants (the first N) that also get raw PPG/ACC for 00:00-02:00 of each
-        night from :func:`streams.synth_raw.simulate_raw` (not available yet: must be 0).
+        Participants (the first N) that also get raw PPG (1 channel) and ACC for
+        ``raw_hours`` (default 00:00-02:00) of every ``raw_every_nights``-th night at
+        ``raw_fs`` Hz from :func:`streams.synth_raw.simulate_raw`, driven by their
+        minute HR, RMSSD and breathing rate (see :mod:`streams.simulate.raw`).
     progress : callable, optional
         Called with the number of participants written so far.
     **settings
@@ -154,8 +159,8 @@ def simulate_cohort(
     """
     if participants < 0:
         raise ValueError(f"participants must be >= 0, got {participants}")
-    if raw_participants:
-        raise ValueError("raw_participants: raw PPG/ACC simulation (streams.synth_raw) is not available yet; use 0")
+    if not 0 <= raw_participants <= participants:
+        raise ValueError(f"raw_participants must be within [0, participants={participants}], got {raw_participants}")
     unknown = set(settings) - set(SimConfig.__dataclass_fields__)
     if unknown:
         raise ValueError(f"unknown simulation setting(s) {sorted(unknown)}; valid: {', '.join(sorted(SimConfig.__dataclass_fields__))}")
@@ -171,7 +176,8 @@ def simulate_cohort(
         "unlabelled_healthy": True,
         "simulator": {"seed": int(seed), "participants": int(participants), "days": cfg.days,
                       "start_date": start_date, "infected_fraction": cfg.infected_fraction,
-                      "ehr_fraction": cfg.ehr_fraction,
+                      "ehr_fraction": cfg.ehr_fraction, "raw_participants": int(raw_participants),
+                      "raw_hours": list(raw_hours), "raw_fs": float(raw_fs), "raw_every_nights": int(raw_every_nights),
                       "settings": {k: v for k, v in settings.items()}},
     }
     w = CohortWriter(out, name=name or out.name, source="prodromal simulate", notes=notes)
@@ -183,7 +189,12 @@ def simulate_cohort(
         sp = simulate_participant(seed, i, cfg)
         part, truth, events = participant_record(sp, cfg)
         regular = {k: (sp.t0, 60.0, getattr(sp, k)) for k in ("hr", "steps", "temp", "resp")}
-        w.add_participant(part, streams={"ibi": (sp.ibi_time, sp.ibi_ms)}, regular=regular)
+        waves = None
+        if i < raw_participants:
+            from streams.simulate.raw import raw_waveforms
+
+            waves = raw_waveforms(sp, seed, hours=raw_hours, fs=raw_fs, every_nights=raw_every_nights) or None
+        w.add_participant(part, streams={"ibi": (sp.ibi_time, sp.ibi_ms)}, regular=regular, waveforms=waves)
         facts.extend(ehr_facts(sp.profile, seed, start, cfg.days, sp.plan.onset_day, [d for d, _, _ in sp.plan.other_illness]))
         truth_rows.append(truth)
         event_rows.extend(events)

@@ -40,6 +40,7 @@ class SimParticipant:
     ibi_ms: np.ndarray  # float32
     asleep: np.ndarray  # bool
     worn: np.ndarray  # bool
+    log_rmssd: np.ndarray  # float32, the state's log RMSSD (ms) per minute (drives IBI and raw PPG)
     truth: dict = field(default_factory=dict)
 
 
@@ -244,6 +245,7 @@ def simulate_participant(seed: int, index: int, cfg: SimConfig, profile: Profile
         ibi_ms=ibi_v.astype(f32),
         asleep=asleep,
         worn=worn,
+        log_rmssd=log_rm.astype(f32),
     )
     return sp
 
