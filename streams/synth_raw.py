@@ -181,12 +181,13 @@ def simulate_raw(
     ibi_ms = ibi_all[keep][: max(beat_times.size - 1, 0)]
     # reference HR per window, from the beats inside it
     nw = max(0, int((duration_s - window_s) // step_s) + 1)
-    ref = np.full(nw, np.nan)
-    for i in range(nw):
-        a, b = i * step_s, i * step_s + window_s
-        inside = (bt[1:] > a) & (bt[:-1] >= a) & (bt[1:] <= b)
-        if inside.any():
-            ref[i] = 60000.0 / ibi_all[inside].mean()
+    a = np.arange(nw) * step_s
+    lo = np.searchsorted(bt, a, side="left")  # first beat at or after the window start
+    hi = np.searchsorted(bt, a + window_s, side="right") - 1  # last beat before the end
+    cs = np.concatenate(([0.0], np.cumsum(ibi_all)))
+    cnt = hi - lo  # intervals with both beats inside
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ref = np.where(cnt > 0, 60000.0 * cnt / (cs[np.maximum(hi, lo)] - cs[lo]), np.nan)
     d = np.diff(ibi_ms)
     rmssd = float(np.sqrt(np.mean(d * d))) if d.size else float("nan")
     return RawSim(float(fs), ppg, acc, beat_times, ibi_ms, ref, rmssd, float(resp_rpm), float(motion_level), float(noise_level), float(window_s), float(step_s))
