@@ -228,6 +228,10 @@ def replay_cmd(
 
     try:
         det = make_detector(detector, model)
+        if hasattr(det, "set_ehr"):  # fusion detectors read the cohort's dated EHR facts
+            from streams.importers.ehr_facts import read_facts
+
+            det.set_ehr(read_facts(cohort))
         n = len(Cohort(cohort).participants)
         policy = AlertPolicy(thresholds=det.thresholds, consecutive=consecutive, budget_per_30d=budget)
         prog, adv = _progress(n, f"replay ({detector})")
