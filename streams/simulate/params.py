@@ -139,7 +139,7 @@ PARAMETER_TABLE: tuple[tuple[str, str, str], ...] = (
     ("infection: temperature", "+lognormal median 0.5 C, fever curve -2..+4 d", "Mason 2022 TemPredict (recalled)"),
     ("asymptomatic infections", "15 % of infections, half magnitude, no labels", "modelling choice"),
     ("diagnosis delay", "0-7 days after onset, uniform", "brief; Alavi 2022 (recalled)"),
-    ("stressors", "alcohol 2.5/30 d (+2-8 bpm one night), hard exercise 3/30 d (+1-4), poor sleep 1.5/30 d (+1-3), travel 0.3/30 d (+2-4 for 2 nights, sleep shift 2-6 h), vaccination (+1-4 for 1-2 nights)", "Alavi 2022 (non-COVID stressors 1.15 alert days/person); Pietila 2018 alcohol; Quer 2022 vaccine reactogenicity (recalled)"),
+    ("stressors", "alcohol 2.5/30 d (+2-7 bpm one night, sleep 30 min shorter), hard exercise 3/30 d (45-90 min run; +1-4 that night), poor sleep 1.5/30 d (60-150 min less sleep; +1-3), travel 0.3/30 d (+2-4 for 2 nights, sleep shift 1-3 h re-entraining 1 h/day), vaccination during the study (+1-4 bpm, 2 nights)", "Alavi 2022 (non-COVID stressors 1.15 alert days/person); Pietila 2018 alcohol; Quer 2022 vaccine reactogenicity (recalled)"),
     ("menstrual cycle", "70 % of women 15-50: 28+-2 d, luteal +1-3 bpm, +0.3 C", "Goodale 2019; Shilaih 2018 (recalled)"),
     ("infection odds", "obesity 1.46, diabetes 1.2, CKD 1.3, immunosuppressed 1.5, lung 1.15, >=2 doses 0.6, prior infection 0.6", "Popkin 2020 (obesity); others modelling choices (see INFECTION_OR)"),
     ("severity", "magnitude x exp(0.15 sum log HR), duration x exp(0.2 sum log HR), clipped [0.6, 2]", "Williamson 2020 OpenSAFELY HRs (detectors.ehr.RISK_OR)"),

@@ -108,7 +108,7 @@ def plan_days(p: Profile, cfg: SimConfig, r: np.random.Generator) -> DayPlan:
                 d = d + (4 - int(wd[d + 1])) % 7 + int(r.integers(0, 2))
             if d >= D:
                 continue
-            mag = float(r.uniform(2.0, 8.0))
+            mag = float(r.uniform(2.0, 7.0))
             a, b = _night(d)
             effects.append((a, b, mag, -float(r.uniform(0.15, 0.45)), 0.2, 0.1, False))
             mid_shift[d + 1] += 20.0
@@ -125,7 +125,7 @@ def plan_days(p: Profile, cfg: SimConfig, r: np.random.Generator) -> DayPlan:
             events.append((d, "hard_exercise", f"{mag:.1f}"))
         for d in r.integers(0, D, r.poisson(1.5 * rate)):
             d = int(d)
-            loss = float(r.uniform(90.0, 180.0))
+            loss = float(r.uniform(60.0, 150.0))
             dur_shift[d + 1] -= loss
             mid_shift[d + 1] += float(r.uniform(0.0, 60.0))
             mag = float(r.uniform(1.0, 3.0))
@@ -135,7 +135,7 @@ def plan_days(p: Profile, cfg: SimConfig, r: np.random.Generator) -> DayPlan:
             events.append((d, "poor_sleep", f"{mag:.1f}"))
         for d in r.integers(0, D, r.poisson(0.3 * rate)):
             d = int(d)
-            shift_h = float(r.uniform(2.0, 6.0)) * (1 if r.random() < 0.5 else -1)
+            shift_h = float(r.uniform(1.0, 3.0)) * (1 if r.random() < 0.5 else -1)  # mostly domestic
             for k in range(int(abs(shift_h)) + 1):
                 if d + 1 + k <= D:
                     mid_shift[d + 1 + k] += 60.0 * shift_h * max(0.0, 1.0 - k / abs(shift_h))
