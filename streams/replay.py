@@ -34,7 +34,7 @@ from detectors.pipeline import DayRow, FeaturePipeline, PipelineParams
 from detectors.policy import AlertPolicy
 from detectors.records import STREAMS
 from streams.cohort import Cohort, Participant
-from streams.spool import SpoolWriter, day_points, label_points
+from streams.spool import SpoolWriter, day_lines, label_points
 
 __all__ = ["replay", "ReplayResult", "participant_blocks", "age_band", "local_day"]
 
@@ -156,9 +156,10 @@ class _Outputs:
         self.alerts = 0
 
     def write(self, results: list[DayResult]) -> None:
-        pts = []
+        pts: list[str] = []
         for r in results:
-            pts += day_points(self.cohort, self.model, r, threshold=self.threshold, pseudonym=self.pseudonym)
+            fd = r.row.feature_dict()
+            pts += day_lines(self.cohort, self.model, r, threshold=self.threshold, pseudonym=self.pseudonym, features=fd)
             pid = self.pseudonym(r.row.participant_id) if self.pseudonym else r.row.participant_id
             d = r.row.date.isoformat()
             self.ws.writerow([pid, d, int(r.row.day_start), _num(r.score.score), r.decision.raw_level,
@@ -166,7 +167,6 @@ class _Outputs:
             if r.decision.level > 0:
                 self.alerts += 1
                 self.wa.writerow([pid, d, LEVEL_NAMES[r.decision.level], _num(r.score.score), "; ".join(r.score.reasons)])
-            fd = r.row.feature_dict()
             if self.feat_cols is None:
                 self.feat_cols = list(fd)
                 self.wf.writerow(["participant_id", "date", *self.feat_cols])
@@ -192,7 +192,7 @@ def replay(
     out: str | Path,
     policy: AlertPolicy | None = None,
     params: PipelineParams | None = None,
-    block_s: float = DAY,
+    block_s: float = 28 * DAY,
     n_boot: int = 200,
     progress: Callable[[str], None] | None = None,
     pseudonym=None,

@@ -1,8 +1,12 @@
 """InfluxDB points for alerts, scores and daily features, and the line-protocol spool file.
 
-Points are built with ``influxdb_client``'s :class:`Point`, the same
-serialization the InfluxDB sink sends, so a run folder's ``points.lp`` can be
-loaded into any InfluxDB (``influx write``, or ``/write`` on 1.x). Tags are
+Points are serialised exactly as ``influxdb_client``'s :class:`Point` does
+(:func:`line_protocol` uses Point's own escape tables and number rules, and a
+test checks byte equality against ``Point.to_line_protocol`` on random
+points), without building a Point object per day: that object costs more than
+the whole feature computation of the day. A run folder's ``points.lp`` can be
+loaded into any InfluxDB (``influx write``, or ``/write`` on 1.x), and the
+InfluxDB sink sends the same lines. Tags are
 few and bounded (cohort, participant, model, level); everything per day is a
 field; the timestamp is the start of the scored local day (second precision),
 so re-sending a point overwrites it instead of duplicating it.
@@ -15,10 +19,73 @@ import os
 from pathlib import Path
 
 from influxdb_client import Point, WritePrecision
+from influxdb_client.client.write.point import _ESCAPE_KEY, _ESCAPE_MEASUREMENT, _ESCAPE_STRING
 
 from detectors.base import LEVEL_NAMES
 
-__all__ = ["day_points", "label_points", "SpoolWriter"]
+__all__ = ["day_points", "day_lines", "label_points", "line_protocol", "SpoolWriter"]
+
+
+def _esc(k) -> str:
+    return str(k).translate(_ESCAPE_KEY)
+
+
+def _tagval(v) -> str:
+    r = _esc(v)
+    return r + " " if r.endswith("\\") else r
+
+
+def line_protocol(measurement: str, tags: dict, fields: dict, ts: int) -> str:
+    """One point as line protocol, byte-identical to ``Point(...).to_line_protocol()``.
+
+    Floats print with ``str`` minus a trailing ``.0``; non-finite floats and None
+    are left out; ints get the ``i`` suffix; bools lower-case; strings quoted.
+    Returns "" when no field remains (as Point does).
+    """
+    parts = []
+    for k, v in sorted(fields.items()):
+        if v is None:
+            continue
+        if isinstance(v, float):
+            if not math.isfinite(v):
+                continue
+            sv = str(v)
+            if sv.endswith(".0"):
+                sv = sv[:-2]
+            parts.append(f"{_esc(k)}={sv}")
+        elif isinstance(v, bool):
+            parts.append(f"{_esc(k)}={str(v).lower()}")
+        elif isinstance(v, int):
+            parts.append(f"{_esc(k)}={v}i")
+        elif isinstance(v, str):
+            parts.append(f'{_esc(k)}="{v.translate(_ESCAPE_STRING)}"')
+        else:
+            raise ValueError(f'Type: "{type(v)}" of field: "{k}" is not supported.')
+    if not parts:
+        return ""
+    tg = [f"{_esc(k)}={_tagval(v)}" for k, v in sorted(tags.items()) if v is not None and _esc(k) != "" and _tagval(v) != ""]
+    head = measurement.translate(_ESCAPE_MEASUREMENT)
+    return f"{head}{',' if tg else ''}{','.join(tg)} {','.join(parts)} {int(ts)}"
+
+
+def day_lines(cohort: str, model: str, result, threshold: float | None = None, pseudonym=None,
+              features: dict | None = None) -> list[str]:
+    """Line protocol of the ``daily``, ``score`` and (when alerting) ``alert`` points of a DayResult."""
+    row, s, dec = result.row, result.score, result.decision
+    pid = pseudonym(row.participant_id) if pseudonym else row.participant_id
+    ts = int(row.day_start)
+    tags = {"cohort": cohort, "participant": pid}
+    out = [
+        line_protocol("daily", tags, features if features is not None else row.feature_dict(), ts),
+        line_protocol("score", {**tags, "model": model},
+                      {"score": float(s.score), "level": int(dec.level), "threshold": threshold}, ts),
+    ]
+    if dec.level > 0:
+        out.append(line_protocol(
+            "alert", {**tags, "model": model, "level": LEVEL_NAMES[dec.level]},
+            {"score": float(s.score), "level_code": int(dec.level), "night": row.date.isoformat(),
+             "reasons": "; ".join(s.reasons)[:1000]}, ts))
+    return [ln for ln in out if ln]
 
 
 def _fields(p: Point, d: dict) -> Point:
@@ -74,8 +141,9 @@ class SpoolWriter:
         self._fh = open(self.path, "w", encoding="utf-8")
         self.points = 0
 
-    def write(self, points: list[Point]) -> None:
-        lines = [p.to_line_protocol() for p in points]
+    def write(self, points: list) -> None:
+        """Append Points or ready line-protocol strings."""
+        lines = [p if isinstance(p, str) else p.to_line_protocol() for p in points]
         lines = [ln for ln in lines if ln]
         if lines:
             self._fh.write("\n".join(lines) + "\n")
