@@ -102,10 +102,12 @@ def check_waveforms(ppg: np.ndarray, acc: np.ndarray | None, fs: float) -> tuple
 def _usable(fr: np.ndarray) -> np.ndarray:
     """Windows (..., m) with no NaN, not flat and not clipped."""
     finite = np.isfinite(fr).all(axis=-1)
-    rep = (np.diff(fr, axis=-1) == 0).mean(axis=-1)
-    with np.errstate(invalid="ignore"):
-        sd = np.nanstd(fr, axis=-1) if not finite.all() else fr.std(axis=-1)
-    return finite & (rep <= MAX_REPEAT_FRACTION) & (sd > 0)
+    x = np.where(finite[..., None], fr, 0.0) if not finite.all() else fr
+    rep = (np.diff(x, axis=-1) == 0).mean(axis=-1)
+    # clipping: many (block-mean) samples exactly at the window's extreme
+    rail = np.maximum((x == x.max(axis=-1, keepdims=True)).mean(axis=-1), (x == x.min(axis=-1, keepdims=True)).mean(axis=-1))
+    sd = x.std(axis=-1)
+    return finite & (rep <= MAX_REPEAT_FRACTION) & (rail <= MAX_REPEAT_FRACTION) & (sd > 0)
 
 
 def window_evidence(ppg_fr: np.ndarray, acc_fr: np.ndarray | None, grid: SpectralGrid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -141,19 +143,21 @@ def window_evidence(ppg_fr: np.ndarray, acc_fr: np.ndarray | None, grid: Spectra
     motion = np.zeros(m)
     Zp = Z[:C]
     if acc_fr is not None:
-        Za = np.moveaxis(Z[C:], 0, -1).astype(np.complex128)  # (m, n_bins, 3)
-        apow = (Za.real**2 + Za.imag**2).sum(axis=(1, 2))
+        Za = Z[C:]  # (3, m, n_bins) complex64
+        apow = (Za.real**2 + Za.imag**2).sum(axis=(0, 2), dtype=np.float64)
         # mean square ACC in the band (g^2), from Parseval on the zero-padded FFT
         band_ms = apow * 2.0 / (grid.win * grid.nfft)
         motion = band_ms / (band_ms + MOTION_REF_G**2)
         # least-squares noise cancellation: per window, the part of each PPG
         # channel's spectrum that a complex (gain and phase) mix of the three
         # ACC axes explains is removed
-        G = np.einsum("mfi,mfj->mij", Za.conj(), Za)
+        Zat = np.ascontiguousarray(Za.transpose(1, 0, 2))  # (m, 3, n_bins)
+        ZaH = Zat.conj()
+        G = (ZaH @ Zat.transpose(0, 2, 1)).astype(np.complex128)  # (m, 3, 3)
         G += (1e-9 * np.trace(G, axis1=1, axis2=2).real + 1e-30)[:, None, None] * np.eye(3)
-        b = np.einsum("mfi,cmf->mic", Za.conj(), Zp)
-        h = np.linalg.solve(G, b)  # (m, 3, C)
-        Zp = Zp - np.einsum("mfi,mic->cmf", Za, h)
+        b = (ZaH @ Zp.transpose(1, 2, 0)).astype(np.complex128)  # (m, 3, C)
+        h = np.linalg.solve(G, b).astype(np.complex64)
+        Zp = Zp - np.einsum("imf,mic->cmf", Za, h)
     pw = Zp.real**2 + Zp.imag**2
     mx = pw.max(axis=-1, keepdims=True)
     mx[mx <= 0] = 1.0
@@ -233,8 +237,11 @@ def estimate_hr_detailed(
     spec, ok, motion = window_evidence(pf, af, grid)
     lag = {"smooth": None, "causal": 0, "online": max(1, int(round(lag_s / step_s)))}[method]
     tr = HRTracker(grid.freq_bpm, step_s=step_s, sigma_bpm=sigma_bpm, lag=lag)
-    post = tr.update(tr.evidence(spec))
-    post = np.concatenate([post, tr.flush()], axis=0)
+    if lag is None:
+        post = tr.smooth(tr.evidence(spec))
+    else:
+        post = tr.update(tr.evidence(spec))
+        post = np.concatenate([post, tr.flush()], axis=0)
     bpm, conf = posterior_to_bpm(post, grid.freq_bpm)
     bpm[~ok] = np.nan
     conf[~ok] = 0.0

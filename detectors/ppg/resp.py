@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors.ppg.beats import Beats
+from detectors.ppg.beats import Beats, clean_ibi
 
 __all__ = ["resp_rate", "estimate_resp", "RESP_BAND_RPM"]
 
@@ -45,8 +45,22 @@ def _rate(t: np.ndarray, v: np.ndarray, start_s: float, window_s: float) -> floa
     return float(f[k])
 
 
-def resp_rate(beats: Beats, start_s: float, window_s: float = 60.0, min_sqi: float = 0.86, min_beats_per_min: float = 30.0) -> tuple[float, np.ndarray]:
+def resp_rate(
+    beats: Beats,
+    start_s: float,
+    window_s: float = 60.0,
+    min_sqi: float = 0.86,
+    min_beats_per_min: float = 30.0,
+    min_good_fraction: float = 0.7,
+    max_timing_sd_ms: float = 4.0,
+) -> tuple[float, np.ndarray]:
     """Fused respiratory rate of one window ``[start_s, start_s + window_s)``.
+
+    Gates: at least ``min_beats_per_min`` beats of template correlation
+    >= ``min_sqi``, at least ``min_good_fraction`` of the window's intervals
+    passing the ectopic/artefact screening with beat timing noise <=
+    ``max_timing_sd_ms`` (motion and noise that spoil beat timing spoil
+    RIIV/RIAV/RIFV too), and Karlen's agreement of the three rates.
 
     Returns
     -------
@@ -59,6 +73,12 @@ def resp_rate(beats: Beats, start_s: float, window_s: float = 60.0, min_sqi: flo
     sel = (t >= start_s - 2.0) & (t < start_s + window_s + 2.0) & (np.nan_to_num(beats.sqi) >= min_sqi)
     inside = sel & (t >= start_s) & (t < start_s + window_s)
     if inside.sum() < min_beats_per_min * window_s / 60.0:
+        return np.nan, np.full(3, np.nan)
+    tb, _, valid = clean_ibi(beats, min_sqi=min_sqi)
+    tsd = beats.timing_sd_ms
+    good = valid & (tsd[1:] <= max_timing_sd_ms) & (tsd[:-1] <= max_timing_sd_ms)
+    win = (tb >= start_s) & (tb < start_s + window_s)
+    if not win.any() or good[win].mean() < min_good_fraction:
         return np.nan, np.full(3, np.nan)
     ts = t[sel]
     ibi = np.diff(ts)

@@ -51,8 +51,6 @@ from detectors.records import WAVEFORMS
 __all__ = ["RawStreamOperator", "StreamStats"]
 
 Out = list[tuple[str, np.ndarray, np.ndarray]]
-#: Share of a block's intervals that must pass screening before it gives respiration.
-MIN_GOOD_FRACTION = 0.7
 
 
 @dataclass
@@ -363,11 +361,7 @@ class RawStreamOperator:
         inside = (tb_abs >= t_lo) & (tb_abs < t_hi)
         keep = good & inside
         out: Out = [("ibi", tb_abs[keep], ibi[keep])]
-        # respiration only from blocks whose beats are mostly clean: motion
-        # and noise that spoil beat timing spoil RIIV/RIAV/RIFV as well
-        rpm = np.nan
-        if inside.any() and good[inside].mean() >= MIN_GOOD_FRACTION:
-            rpm, _ = resp_rate(beats, t_lo - t_x, t_hi - t_lo)
+        rpm, _ = resp_rate(beats, t_lo - t_x, t_hi - t_lo, max_timing_sd_ms=self.max_timing_sd_ms)
         if np.isfinite(rpm):
             out.append(("resp", np.array([(t_lo + t_hi) / 2]), np.array([rpm])))
         return out

@@ -91,6 +91,37 @@ class HRTracker:
         post /= post.sum(axis=1, keepdims=True)
         return post[:n_out]
 
+    def smooth(self, evidence: np.ndarray) -> np.ndarray:
+        """Forward-backward posteriors of a whole segment at once (``lag=None`` semantics).
+
+        The backward recursion does not depend on the forward one, so both run
+        in the same loop as one stacked matrix product per step: half the
+        Python-level iterations of running them one after the other.
+        """
+        E = np.ascontiguousarray(np.atleast_2d(evidence), dtype=np.float64)
+        m, nb = E.shape
+        if m == 0:
+            return np.zeros((0, nb))
+        # row 0: alpha_k = (alpha_{k-1} @ A) * E[k]; row 1: gamma_j = (gamma_{j+1} @ A.T) * E[j],
+        # with gamma_j = E[j] * beta_j, run from the end
+        M = np.stack([self._A, self._AT])
+        E2 = np.stack([E, E[::-1]], axis=1)  # (m, 2, nb)
+        R = np.empty((m, 2, nb))
+        r = np.stack([(self._AT @ self._alpha) * E[0], E[m - 1]])
+        R[0] = r
+        for k in range(1, m):
+            r = np.matmul(r[:, None, :], M)[:, 0, :] * E2[k]
+            if not k & 7:  # rescale now and then: evidence >= floor bounds the decay
+                r /= r.sum(axis=1, keepdims=True)
+            R[k] = r
+        alpha = R[:, 0]
+        gamma = R[::-1, 1]
+        post = alpha.copy()
+        post[:-1] *= gamma[1:] @ self._AT  # beta_k = A @ gamma_{k+1}
+        post /= post.sum(axis=1, keepdims=True)
+        self.reset()
+        return post
+
     def update(self, evidence: np.ndarray) -> np.ndarray:
         """Add windows' evidence (m, n_bins); return posteriors of windows released now."""
         out: list[np.ndarray] = []
