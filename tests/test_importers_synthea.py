@@ -187,6 +187,8 @@ def test_cli_errors_are_clear(tmp_path):
     assert r.exit_code == 2 and "--map" in r.output
     r = runner.invoke(app, ["import", "synthea", str(src)])
     assert r.exit_code == 2 and "exactly one of --cohort" in r.output
+    r = runner.invoke(app, ["import", "synthea", str(src), "--cohort", str(coh), "--fraction", "0.5"])
+    assert r.exit_code == 2 and "--fraction applies to --assign-seed only" in r.output
     (tmp_path / "map.csv").write_text("participant_id,patient_id\nNOPE,pat-a\n")
     r = runner.invoke(app, ["import", "synthea", str(src), "--cohort", str(coh), "--map", str(tmp_path / "map.csv")])
     assert r.exit_code == 2 and "not in the cohort" in r.output

@@ -308,6 +308,8 @@ def import_ehr(
         return write_ehr_only_cohort(out, facts_by_patient, source, labels=labels, as_of=as_of)
     if map_csv is not None and assign_seed is not None:
         raise ValueError("give --map or --assign-seed, not both")
+    if fraction != 1.0 and assign_seed is None:
+        raise ValueError("--fraction applies to --assign-seed only")
     if map_csv is not None:
         mapping = read_mapping(map_csv)
     elif assign_seed is not None:
