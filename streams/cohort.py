@@ -248,6 +248,13 @@ class Cohort:
                 where = f"{f}: line {line}"
                 pid = _check_pid(row.get("participant_id") or "", where)
                 where += f": participant {pid}"
+                # a row with more or fewer fields than the header would shift or drop values silently
+                n_head = len(rd.fieldnames)
+                if None in row:
+                    raise CohortError(f"{where}: expected {n_head} fields, got {n_head + len(row[None])}")
+                short = [k for k, v in row.items() if v is None]
+                if short:
+                    raise CohortError(f"{where}: expected {n_head} fields, got {n_head - len(short)} (field {short[0]!r} missing)")
                 if pid in seen:
                     raise CohortError(f"{where}: duplicate participant_id")
                 seen.add(pid)
