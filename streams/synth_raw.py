@@ -135,14 +135,16 @@ def simulate_raw(
     resp_phase0 = rng.uniform(0, 2 * np.pi)
     hr_fn = hr_bpm if callable(hr_bpm) else (lambda tt, v=float(hr_bpm): np.full(np.shape(tt), v))
 
-    # beats: intervals from the HR profile, RSA (in phase with breathing) and white jitter
-    jitter_sd = rmssd_ms / np.sqrt(2.0)
+    # beats: intervals from the HR profile, RSA (in phase with breathing) and white
+    # jitter; RSA carries about a third of the successive-difference variance
+    rsa_amp = 0.6 * rmssd_ms
+    jitter_sd = 0.8 * rmssd_ms / np.sqrt(2.0)
     beats = [float(rng.uniform(0, 0.5))]
     ibis: list[float] = []
     while beats[-1] < duration_s + 2.0:
         tb = beats[-1]
         base = 60000.0 / float(hr_fn(np.array([tb]))[0])
-        rsa = 0.3 * rmssd_ms * np.sin(2 * np.pi * f_resp * tb + resp_phase0)
+        rsa = rsa_amp * np.sin(2 * np.pi * f_resp * tb + resp_phase0)
         ibi = max(250.0, base + rsa + rng.normal(0, jitter_sd))
         ibis.append(ibi)
         beats.append(tb + ibi / 1000.0)

@@ -86,7 +86,9 @@ def _fuse(ppg: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
     xb = signal.sosfiltfilt(bp, x, axis=-1, padlen=pad)
     xl = signal.sosfiltfilt(lp, x - np.median(x, axis=-1, keepdims=True), axis=-1, padlen=pad)
     sd = xb.std(axis=-1, keepdims=True)
-    use = (sd[:, 0] > 0) & ~bad.any(axis=-1)
+    # a flat channel filters to rounding noise: judge flatness on the raw samples
+    flat = np.ptp(x, axis=-1) <= 1e-9 * (1.0 + np.abs(np.median(x, axis=-1)))
+    use = (sd[:, 0] > 0) & ~bad.any(axis=-1) & ~flat
     if not use.any():
         return np.zeros(x.shape[-1]), np.zeros(x.shape[-1])
     zb = (xb[use] / sd[use]).mean(axis=0)
