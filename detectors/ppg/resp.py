@@ -52,7 +52,7 @@ def resp_rate(
     min_sqi: float = 0.86,
     min_beats_per_min: float = 30.0,
     min_good_fraction: float = 0.7,
-    max_timing_sd_ms: float = 4.0,
+    max_timing_sd_ms: float = 8.0,
 ) -> tuple[float, np.ndarray]:
     """Fused respiratory rate of one window ``[start_s, start_s + window_s)``.
 

@@ -27,6 +27,12 @@ the segment: pending windows are finished, partial blocks of at least 10 s are
 processed, and state restarts. A chunk that starts before the end of what was
 already received (redelivery) has its overlapping part dropped.
 
+Latency (event time): HR windows are released ``lag_s`` to ``2 lag_s`` after
+they end (68 s at most with the defaults), beats/respiration and steps after
+their block plus margin (64 s), ENMO at once. Feed the output to an
+:class:`~detectors.epochs.EpochAccumulator` whose ``lateness_s`` exceeds that
+plus the chunk length (its default, 120 s, does for chunks up to ~50 s).
+
 PPG/ACC alignment: an HR window uses the ACC only if the ACC has the same rate
 and its samples line up with the PPG's (within 1 % of a sample). A window waits
 for the ACC until the PPG is ``acc_wait_s`` ahead of it; then it is computed
@@ -130,7 +136,7 @@ class RawStreamOperator:
         margin_s: float = 4.0,
         acc_wait_s: float = 120.0,
         min_confidence: float = 0.5,
-        max_timing_sd_ms: float = 4.0,
+        max_timing_sd_ms: float = 6.0,
     ):
         self.window_s = float(window_s)
         self.step_s = float(step_s)
@@ -361,7 +367,7 @@ class RawStreamOperator:
         inside = (tb_abs >= t_lo) & (tb_abs < t_hi)
         keep = good & inside
         out: Out = [("ibi", tb_abs[keep], ibi[keep])]
-        rpm, _ = resp_rate(beats, t_lo - t_x, t_hi - t_lo, max_timing_sd_ms=self.max_timing_sd_ms)
+        rpm, _ = resp_rate(beats, t_lo - t_x, t_hi - t_lo)
         if np.isfinite(rpm):
             out.append(("resp", np.array([(t_lo + t_hi) / 2]), np.array([rpm])))
         return out
