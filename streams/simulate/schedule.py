@@ -51,7 +51,7 @@ def infection_curves(t_days: np.ndarray, inf: dict[str, float], symptomatic: boo
     tau = max(rec - tp, 2.0) / 3.0
     hr = np.zeros_like(t)
     rise = (t >= s0) & (t < tp)
-    hr[rise] = ((t[rise] - s0) / (tp - s0)) ** 1.3
+    hr[rise] = (t[rise] - s0) / (tp - s0)
     post = t >= tp
     hr[post] = np.exp(-(t[post] - tp) / tau)
     sick = np.zeros_like(t)
@@ -60,7 +60,7 @@ def infection_curves(t_days: np.ndarray, inf: dict[str, float], symptomatic: boo
         # rise over two days, a shoulder, then recovery: Mayer 2022's steps stay ~0.45-0.6 of
         # baseline over days 3-11 and recover by ~day 13-16
         sick = _shoulder(t, 2.0, 0.8 * rec)
-        rest = _shoulder(t - 1.0, 2.0, 0.8 * rec)  # bed rest lags the first symptoms by ~a day
+        rest = _shoulder(t - 1.0, 2.0, 0.6 * rec)  # bed rest lags the first symptoms by ~a day
     fever = np.zeros_like(t)
     f = (t >= -2.0)
     fever[f] = np.exp(-0.5 * ((t[f] - 1.0) / 1.5) ** 2)
