@@ -111,87 +111,99 @@ def sleep_window(quiet: np.ndarray, max_gap: int = SLEEP_MAX_GAP, min_len: int =
     return int(gs[k]), int(ge[k])
 
 
+EVE = MIN_PER_DAY - SLEEP_FROM_MIN  # minutes of the evening before kept with each day (18:00-24:00)
+FRAME = EVE + MIN_PER_DAY  # a day's frame: 18:00 the evening before to 24:00
+_WIN_COLS = ["ibi_nd", "ibi_ssd", "ibi_n", "ibi_sum", "ibi_sq", "resp_sum", "resp_n", "temp_sum", "temp_n"]
+_WIN_IDX = [_COL[c] for c in _WIN_COLS]
+_DAY_COLS = ["hr_sum", "hr_n", "enmo_sum", "enmo_n"]
+_DAY_IDX = [_COL[c] for c in _DAY_COLS]
+
+
 def _empty_day(ncol: int) -> np.ndarray:
-    a = np.zeros((MIN_PER_DAY, ncol))
-    a[:, _COL["steps"]] = np.nan
+    a = np.zeros((ncol, MIN_PER_DAY))
+    a[_COL["steps"]] = np.nan
     return a
 
 
-def features_many(both: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+def features_many(frames: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """Features of D days at once.
 
-    ``both`` is (D, 2880, C): for each day, the minutes of the day before and of
-    the day itself (epoch columns). Returns (feature arrays of shape (D,),
-    rest_hourly (D, 24, 3), resting-minute counts (D,)). Every reduction runs
-    along the minute axis of each day alone, so a day's features do not depend
-    on which other days are in the batch.
+    ``frames`` is (D, C, FRAME): for each day, the epoch columns of its minutes
+    from 18:00 the evening before to midnight ending the day. Returns (feature
+    arrays of shape (D,), rest_hourly (D, 24, 3), resting-minute counts (D,)).
+    Every reduction runs along one day's minutes alone, so a day's features do
+    not depend on which other days share the batch.
     """
-    D = both.shape[0]
-    c = lambda name: both[:, :, _COL[name]]  # noqa: E731
-    hr_sum, hr_n, steps, enmo_n = c("hr_sum"), c("hr_n"), c("steps") * QUANTUM, c("enmo_n")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        hr_min = hr_sum / hr_n * QUANTUM
-        enmo_min = c("enmo_sum") / enmo_n * QUANTUM
-    T = slice(MIN_PER_DAY, 2 * MIN_PER_DAY)
+    D = frames.shape[0]
+    c = lambda name: frames[:, _COL[name], :]  # noqa: E731
+    T = slice(EVE, FRAME)
+    NS = slice(EVE, EVE + NIGHT_END_MIN)
+    hr_sum, hr_n, enmo_n = c("hr_sum"), c("hr_n"), c("enmo_n")
+    steps = c("steps")  # x SCALE, NaN = no sample
     has_steps = np.isfinite(steps[:, T]).any(axis=1)
     has_enmo = (enmo_n[:, T] > 0).any(axis=1)
-    zero_step = np.where(
-        has_steps[:, None], steps == 0,
-        np.where(has_enmo[:, None], np.nan_to_num(enmo_min, nan=np.inf) < ENMO_QUIET_MG, True),
-    )
     worn = hr_n > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        hr_min = hr_sum / hr_n * QUANTUM
+        if has_enmo.any():
+            enmo_quiet = np.nan_to_num(c("enmo_sum") / enmo_n * QUANTUM, nan=np.inf) < ENMO_QUIET_MG
+        else:
+            enmo_quiet = np.zeros(steps.shape, dtype=bool)
+    zero_step = np.where(has_steps[:, None], steps == 0, np.where(has_enmo[:, None], enmo_quiet, True))
     v: dict[str, np.ndarray] = {}
-    NS = slice(MIN_PER_DAY, MIN_PER_DAY + NIGHT_END_MIN)
-    sel = zero_step[:, NS] & worn[:, NS]
-    v["rhr_ns_bpm"] = _ratio(np.where(sel, hr_sum[:, NS], 0.0).sum(axis=1), np.where(sel, hr_n[:, NS], 0.0).sum(axis=1)) * QUANTUM
-    active = np.where(has_steps[:, None], np.nan_to_num(steps, nan=0.0) > 0, ~zero_step)
-    win = np.lib.stride_tricks.sliding_window_view(active, MISHRA_BLANK_MIN + 1, axis=1)
+    sel = (zero_step[:, NS] & worn[:, NS]).astype(float)
+    v["rhr_ns_bpm"] = _ratio((hr_sum[:, NS] * sel).sum(axis=1), (hr_n[:, NS] * sel).sum(axis=1)) * QUANTUM
+    # Mishra: a minute rests when it and the 10 before have no steps (unknown counts as none)
+    active = np.where(has_steps[:, None], steps > 0, ~zero_step)  # NaN > 0 is False
+    cs = np.cumsum(active, axis=1, dtype=np.int32)
+    k = MISHRA_BLANK_MIN + 1
     quiet11 = np.zeros_like(active)
-    quiet11[:, MISHRA_BLANK_MIN:] = ~win.any(axis=2)
+    quiet11[:, k - 1 :] = (cs[:, k - 1 :] - np.concatenate((np.zeros((D, 1), np.int32), cs[:, : -k]), axis=1)) == 0
     rest_t = (quiet11 & zero_step & worn)[:, T]
-    hm = hr_min[:, T]
-    x = np.where(rest_t, hm, 0.0)
+    hm = np.where(rest_t, hr_min[:, T], 0.0)
     nrest = rest_t.sum(axis=1)
-    v["rhr_rest_bpm"] = _ratio(x.sum(axis=1), nrest)
+    v["rhr_rest_bpm"] = _ratio(hm.sum(axis=1), nrest)
     rest_hourly = np.stack([
-        x.reshape(D, 24, 60).sum(axis=2),
-        (x * x).reshape(D, 24, 60).sum(axis=2),
+        hm.reshape(D, 24, 60).sum(axis=2),
+        (hm * hm).reshape(D, 24, 60).sum(axis=2),
         rest_t.reshape(D, 24, 60).sum(axis=2).astype(float),
     ], axis=2)
-    v["hr_mean_bpm"] = _ratio(hr_sum[:, T].sum(axis=1), hr_n[:, T].sum(axis=1)) * QUANTUM
-    # main sleep window (per day: run-length logic is sequential)
-    lo, hi = SLEEP_FROM_MIN, MIN_PER_DAY + SLEEP_TO_MIN
+    day_tot = frames[:, _DAY_IDX, T].sum(axis=2)
+    v["hr_mean_bpm"] = _ratio(day_tot[:, 0], day_tot[:, 1]) * QUANTUM
+    # main sleep window, 18:00 before to 12:00 (run-length logic is per day)
+    hi = EVE + SLEEP_TO_MIN
     wearing = worn | (enmo_n > 0) | (c("temp_n") > 0)
-    quiet = zero_step[:, lo:hi] & wearing[:, lo:hi]
-    win_mask = np.zeros((D, 2 * MIN_PER_DAY), dtype=bool)
+    quiet = zero_step[:, :hi] & wearing[:, :hi]
+    win_mask = np.zeros((D, FRAME))
     sleep_min = np.full(D, np.nan)
     rhr_sleep = np.full(D, np.nan)
     for d in range(D):
         if has_steps[d] or has_enmo[d]:
             sw = sleep_window(quiet[d])
             if sw is not None:
-                win_mask[d, lo + sw[0] : lo + sw[1]] = True
+                win_mask[d, sw[0] : sw[1]] = 1.0
                 sleep_min[d] = float(sw[1] - sw[0])
-                hs = hr_min[d, lo + sw[0] : lo + sw[1]]
+                hs = hr_min[d, sw[0] : sw[1]]
                 fin = np.isfinite(hs)
                 if fin.sum() >= MIN_HR_MINUTES_NIGHT:
                     rhr_sleep[d] = float(hs[fin].sum() / fin.sum())
                 continue
-            sleep_min[d] = 0.0 if worn[d, lo:hi].sum() >= 360 else np.nan
-        win_mask[d, NS] = True  # fall back to the NightSignal night
+            sleep_min[d] = 0.0 if worn[d, :hi].sum() >= 360 else np.nan
+        win_mask[d, NS] = 1.0  # fall back to the NightSignal night
     v["sleep_min"] = sleep_min
     v["rhr_sleep_bpm"] = rhr_sleep
-    wsum = lambda name: np.where(win_mask, c(name), 0.0).sum(axis=1)  # noqa: E731
-    nd, n = wsum("ibi_nd"), wsum("ibi_n")
-    v["hrv_rmssd_ms"] = np.where(nd >= MIN_IBI_DIFFS, np.sqrt(_ratio(wsum("ibi_ssd"), nd)) * QUANTUM, np.nan)
-    m = _ratio(wsum("ibi_sum"), n)
-    v["hrv_sdnn_ms"] = np.where(n >= 2 * MIN_IBI_DIFFS, np.sqrt(np.maximum(_ratio(wsum("ibi_sq"), n) - m * m, 0.0)) * QUANTUM, np.nan)
-    v["resp_rpm"] = _ratio(wsum("resp_sum"), wsum("resp_n")) * QUANTUM
-    v["temp_c"] = _ratio(wsum("temp_sum"), wsum("temp_n")) * QUANTUM
+    w = np.einsum("dm,dcm->dc", win_mask, frames[:, _WIN_IDX, :])  # window sums, one pass
+    nd, n = w[:, 0], w[:, 2]
+    with np.errstate(invalid="ignore"):
+        v["hrv_rmssd_ms"] = np.where(nd >= MIN_IBI_DIFFS, np.sqrt(_ratio(w[:, 1], nd)) * QUANTUM, np.nan)
+        m = _ratio(w[:, 3], n)
+        v["hrv_sdnn_ms"] = np.where(n >= 2 * MIN_IBI_DIFFS, np.sqrt(np.maximum(_ratio(w[:, 4], n) - m * m, 0.0)) * QUANTUM, np.nan)
+    v["resp_rpm"] = _ratio(w[:, 5], w[:, 6]) * QUANTUM
+    v["temp_c"] = _ratio(w[:, 7], w[:, 8]) * QUANTUM
     st = steps[:, T]
-    v["steps"] = np.where(has_steps, np.nansum(st, axis=1), np.nan)
+    v["steps"] = np.where(has_steps, np.nansum(st, axis=1) * QUANTUM, np.nan)
     v["active_min"] = np.where(has_steps, (st > 0).sum(axis=1).astype(float), np.nan)
-    v["enmo_mg"] = _ratio(np.where(enmo_n[:, T] > 0, c("enmo_sum")[:, T], 0.0).sum(axis=1), enmo_n[:, T].sum(axis=1)) * QUANTUM
+    v["enmo_mg"] = _ratio(day_tot[:, 2], day_tot[:, 3]) * QUANTUM
     v["hr_capture"] = worn[:, T].mean(axis=1)
     v["night_capture"] = worn[:, NS].mean(axis=1)
     return v, rest_hourly, nrest
@@ -219,6 +231,7 @@ class DailyFeatureBuilder:
         local_min = ((epochs.minute + self.utc_offset_s) // 60).astype(np.int64)
         day = local_min // MIN_PER_DAY
         pos = local_min - day * MIN_PER_DAY
+        data_t = epochs.data.T  # (columns, minutes)
         last_complete = None
         cuts = np.flatnonzero(np.diff(day)) + 1
         for a, b in zip(np.concatenate(([0], cuts)).tolist(), np.concatenate((cuts, [day.size])).tolist(), strict=True):
@@ -227,12 +240,12 @@ class DailyFeatureBuilder:
                 continue  # already emitted (cannot happen with closed epochs)
             arr = self._days.get(d)
             if arr is None:
-                arr = _empty_day(epochs.data.shape[1])
+                arr = _empty_day(data_t.shape[0])
                 self._days[d] = arr
                 if self._first_day is None:
                     self._first_day = d
                     self._next_emit = d
-            arr[pos[a:b]] = epochs.data[a:b]
+            arr[:, pos[a] : pos[b - 1] + 1] = data_t[:, a:b]  # closed minutes are contiguous
             if pos[b - 1] == MIN_PER_DAY - 1:  # last minute of the day closed
                 last_complete = d
         return self._emit_until(last_complete) if last_complete is not None else []
@@ -242,12 +255,12 @@ class DailyFeatureBuilder:
             return []
         days = list(range(self._next_emit, last + 1))
         ncol = len(_COL)
-        both = np.empty((len(days), 2 * MIN_PER_DAY, ncol))
+        frames = np.empty((len(days), ncol, FRAME))
         for i, d in enumerate(days):
             prev, cur = self._days.get(d - 1), self._days.get(d)
-            both[i, :MIN_PER_DAY] = _empty_day(ncol) if prev is None else prev
-            both[i, MIN_PER_DAY:] = _empty_day(ncol) if cur is None else cur
-        v, rest_hourly, nrest = features_many(both)
+            frames[i, :, :EVE] = _empty_day(ncol)[:, SLEEP_FROM_MIN:] if prev is None else prev[:, SLEEP_FROM_MIN:]
+            frames[i, :, EVE:] = _empty_day(ncol) if cur is None else cur
+        v, rest_hourly, nrest = features_many(frames)
         out = []
         for i, d in enumerate(days):
             out.append(DayFeatures(

@@ -98,7 +98,7 @@ class EpochAccumulator:
     lateness_s: float = 900.0
     stats: EpochStats = field(default_factory=EpochStats)
     _start: int | None = None  # first open minute index
-    _buf: np.ndarray = field(default_factory=lambda: np.zeros((0, len(EPOCH_COLUMNS))))
+    _buf: np.ndarray = field(default_factory=lambda: np.zeros((len(EPOCH_COLUMNS), 0)))  # (columns, minutes)
     _watermark: float = -np.inf
     _seen: dict = field(default_factory=dict)  # kind -> sorted accepted times in open minutes
     _last_ibi: tuple[float, float] | None = None  # (time, ibi_ms) of last accepted beat
@@ -117,11 +117,12 @@ class EpochAccumulator:
         if self._start is None:
             self._start = lo
         need = hi - self._start + 1
-        if need > self._buf.shape[0]:
-            grow = max(need, 2 * self._buf.shape[0], 64)
-            nb = np.zeros((grow, len(EPOCH_COLUMNS)))
-            nb[: self._buf.shape[0]] = self._buf
-            nb[self._buf.shape[0] :, _COL["steps"]] = np.nan
+        have = self._buf.shape[1]
+        if need > have:
+            grow = max(need, 2 * have, 64)
+            nb = np.zeros((len(EPOCH_COLUMNS), grow))
+            nb[:, :have] = self._buf
+            nb[_COL["steps"], have:] = np.nan
             self._buf = nb
 
     def update(self, kind: str, time: np.ndarray, values: np.ndarray) -> Epochs:
@@ -186,27 +187,27 @@ class EpochAccumulator:
         self._ensure(int(m[0]), int(m[-1]))
         idx = m - self._start
         buf = self._buf
+        n = buf.shape[1]
         if kind == "steps":
-            col = buf[:, _COL["steps"]]
-            add = np.bincount(idx, weights=np.rint(v * SCALE), minlength=buf.shape[0])[: buf.shape[0]]
-            has = np.bincount(idx, minlength=buf.shape[0])[: buf.shape[0]] > 0
+            col = buf[_COL["steps"]]
+            add = np.bincount(idx, weights=np.rint(v * SCALE), minlength=n)[:n]
+            has = np.bincount(idx, minlength=n)[:n] > 0
             col[has] = np.where(np.isnan(col[has]), 0.0, col[has]) + add[has]
         elif kind == "ibi":
             self._add_ibi(t, v, idx, in_order)
         else:
             cs, cn = _SUM_N[kind]
-            n = buf.shape[0]
-            buf[:, _COL[cs]] += np.bincount(idx, weights=np.rint(v * SCALE), minlength=n)[:n]
-            buf[:, _COL[cn]] += np.bincount(idx, minlength=n)[:n]
+            buf[_COL[cs]] += np.bincount(idx, weights=np.rint(v * SCALE), minlength=n)[:n]
+            buf[_COL[cn]] += np.bincount(idx, minlength=n)[:n]
         self._watermark = max(self._watermark, float(t[-1]))
 
     def _add_ibi(self, t: np.ndarray, v: np.ndarray, idx: np.ndarray, in_order: bool) -> None:
         buf = self._buf
-        n = buf.shape[0]
+        n = buf.shape[1]
         q = np.rint(v * SCALE)
-        buf[:, _COL["ibi_sum"]] += np.bincount(idx, weights=q, minlength=n)[:n]
-        buf[:, _COL["ibi_sq"]] += np.bincount(idx, weights=q * q, minlength=n)[:n]
-        buf[:, _COL["ibi_n"]] += np.bincount(idx, minlength=n)[:n]
+        buf[_COL["ibi_sum"]] += np.bincount(idx, weights=q, minlength=n)[:n]
+        buf[_COL["ibi_sq"]] += np.bincount(idx, weights=q * q, minlength=n)[:n]
+        buf[_COL["ibi_n"]] += np.bincount(idx, minlength=n)[:n]
         # successive differences: consecutive accepted beats whose times are one beat apart
         if in_order and self._last_ibi is not None:
             pt, pv = self._last_ibi
@@ -220,8 +221,8 @@ class EpochAccumulator:
             succ = np.abs(gap - vv[1:] / 1000.0) < 2.0
             d = np.diff(np.rint(vv * SCALE))
             use = succ & (ii[1:] >= 0)
-            buf[:, _COL["ibi_ssd"]] += np.bincount(ii[1:][use], weights=d[use] ** 2, minlength=n)[:n]
-            buf[:, _COL["ibi_nd"]] += np.bincount(ii[1:][use], minlength=n)[:n]
+            buf[_COL["ibi_ssd"]] += np.bincount(ii[1:][use], weights=d[use] ** 2, minlength=n)[:n]
+            buf[_COL["ibi_nd"]] += np.bincount(ii[1:][use], minlength=n)[:n]
         if in_order:
             self._last_ibi = (float(t[-1]), float(v[-1]))
 
@@ -230,23 +231,24 @@ class EpochAccumulator:
             return Epochs(np.zeros(0), np.zeros((0, len(EPOCH_COLUMNS))))
         limit = (self._watermark - self.lateness_s) if until is None else until
         n_close = int(np.floor(limit / MINUTE)) - self._start  # minutes whose end <= limit
-        n_close = max(0, min(n_close, self._buf.shape[0]))
+        width = self._buf.shape[1]
+        n_close = max(0, min(n_close, width))
         if until is not None:
-            n_close = self._buf.shape[0] if until == np.inf else n_close
+            n_close = width if until == np.inf else n_close
         if n_close == 0:
             return Epochs(np.zeros(0), np.zeros((0, len(EPOCH_COLUMNS))))
-        out = self._buf[:n_close].copy()
+        out = self._buf[:, :n_close]
         minutes = (self._start + np.arange(n_close)) * float(MINUTE)
-        rest = self._buf[n_close:]
-        nb = np.zeros_like(self._buf)
-        nb[:, _COL["steps"]] = np.nan
-        nb[: rest.shape[0]] = rest
+        rest = width - n_close
+        nb = np.zeros((len(EPOCH_COLUMNS), max(rest, 64)))
+        nb[_COL["steps"]] = np.nan
+        nb[:, :rest] = self._buf[:, n_close:]
         self._buf = nb
         self._start += n_close
         cut = self._start * MINUTE
         for k, s in self._seen.items():
             self._seen[k] = s[s >= cut]
-        return Epochs(minutes, out)
+        return Epochs(minutes, out.T)  # (minutes, columns) view of column-major memory
 
     def advance(self, until: float) -> Epochs:
         """Close every minute ending at or before ``until`` (an idle timer's flush)."""
@@ -263,12 +265,14 @@ class EpochAccumulator:
         """Close every open minute (end of a recording)."""
         if self._start is None:
             return self._close()
-        end = self._start + self._buf.shape[0]
+        end = self._start + self._buf.shape[1]
         # only up to the last minute with data
         return self._close(until=float(self._last_minute_with_data(end) * MINUTE))
 
     def _last_minute_with_data(self, end: int) -> int:
         b = self._buf
-        has = (b[:, _COL["hr_n"]] > 0) | ~np.isnan(b[:, _COL["steps"]]) | (b[:, _COL["ibi_n"]] > 0) | (b[:, _COL["temp_n"]] > 0) | (b[:, _COL["resp_n"]] > 0) | (b[:, _COL["enmo_n"]] > 0)
+        has = ~np.isnan(b[_COL["steps"]])
+        for c in ("hr_n", "ibi_n", "temp_n", "resp_n", "enmo_n"):
+            has |= b[_COL[c]] > 0
         nz = np.flatnonzero(has)
         return self._start + (int(nz[-1]) + 1 if nz.size else 0)

@@ -197,6 +197,7 @@ def replay(
     progress: Callable[[str], None] | None = None,
     pseudonym=None,
     extra_run: dict | None = None,
+    limit: int | None = None,
 ) -> ReplayResult:
     """Replay a cohort folder through features, detector and policy; write a run folder."""
     t_start = _time.perf_counter()
@@ -209,7 +210,8 @@ def replay(
     parts: list[ParticipantDays] = []
     pending: list[tuple[Participant, list[DayRow]]] = []
     n_days = 0
-    for p in cohort.participants:
+    chosen = cohort.participants if limit is None else cohort.participants[:limit]
+    for p in chosen:
         fp = FeaturePipeline(p.participant_id, p.utc_offset_s, params)
         rows: list[DayRow] = []
         for block in participant_blocks(cohort, p, block_s, stats):
@@ -245,7 +247,7 @@ def replay(
         "policy": policy.describe(),
         "pipeline": params.as_dict(),
         "block_s": block_s,
-        "participants": len(cohort.participants),
+        "participants": len(chosen),
         "participant_days": n_days,
         "samples": stats.get("samples", 0),
         "samples_dropped": stats.get("dropped", 0),
@@ -259,7 +261,7 @@ def replay(
     (out / "run.json").write_text(json.dumps(run, indent=2, sort_keys=True) + "\n")
     (out / "evaluation.json").write_text(json.dumps(ev, indent=2, sort_keys=True, default=_json_default) + "\n")
     _copy_participants(cohort, out, pseudonym)
-    return ReplayResult(out, ev, len(cohort.participants), n_days, outputs.alerts, stats.get("samples", 0), seconds, run)
+    return ReplayResult(out, ev, len(chosen), n_days, outputs.alerts, stats.get("samples", 0), seconds, run)
 
 
 def _json_default(o):

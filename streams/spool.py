@@ -26,12 +26,20 @@ from detectors.base import LEVEL_NAMES
 __all__ = ["day_points", "day_lines", "label_points", "line_protocol", "SpoolWriter"]
 
 
+_ESC_CACHE: dict[str, str] = {}
+
+
 def _esc(k) -> str:
-    return str(k).translate(_ESCAPE_KEY)
+    r = _ESC_CACHE.get(k)
+    if r is None:
+        r = str(k).translate(_ESCAPE_KEY)
+        if len(_ESC_CACHE) < 4096:  # keys are a small fixed vocabulary; values are not cached
+            _ESC_CACHE[k] = r
+    return r
 
 
 def _tagval(v) -> str:
-    r = _esc(v)
+    r = str(v).translate(_ESCAPE_KEY)
     return r + " " if r.endswith("\\") else r
 
 
