@@ -82,17 +82,17 @@ def fit_days(hr_min: np.ndarray, steps_min: np.ndarray, onset: int) -> pd.DataFr
     return pd.DataFrame(rows, columns=["Day", "shift", "amp", "phase", "hrstep", "noise", "steps", "n"])
 
 
-def load_stanford(data: Path) -> pd.DataFrame:
-    """Our per-day fit on the real Stanford minute data (the Mishra 2020 participants)."""
+def stanford_minutes(data: Path):
+    """Yield (participant, minute HR, minute steps, onset day index) of the real Stanford files."""
     root = data / "stanford_covid_wearables_mishra2020"
     lab = root / "onset_labels_aligned_to_these_files.csv"
     if not lab.is_file():
-        return pd.DataFrame()
-    out = []
+        return
     for _, row in pd.read_csv(lab).iterrows():
         pid = row.participant_id
         fh, fs = root / f"{pid}_hr.csv.zip", root / f"{pid}_steps.csv.zip"
-        if not (fh.is_file() and fs.is_file()) or pd.isna(row.symptom_onset_date):
+        ref = row.symptom_onset_date if isinstance(row.symptom_onset_date, str) else row.diagnosis_date
+        if not (fh.is_file() and fs.is_file()) or not isinstance(ref, str):
             continue
         hr, st = pd.read_csv(fh), pd.read_csv(fs)
         th = pd.to_datetime(hr.datetime).dt.floor("min")
@@ -105,11 +105,54 @@ def load_stanford(data: Path) -> pd.DataFrame:
         sm = np.full(n, np.nan)
         g = st.groupby(((ts - day0).dt.total_seconds() // 60).astype(int)).steps.sum()
         sm[g.index.values] = g.values
-        onset = (pd.Timestamp(row.symptom_onset_date) - day0).days
+        yield pid, hm, sm, int((pd.Timestamp(ref) - day0).days), isinstance(row.symptom_onset_date, str)
+
+
+def load_stanford(data: Path) -> tuple[pd.DataFrame, list]:
+    """Our per-day fit on the real Stanford minute data (people with a symptom onset), and the minutes."""
+    out, minutes = [], []
+    for pid, hm, sm, onset, has_onset in stanford_minutes(data):
+        minutes.append((pid, hm, sm, onset))
+        if not has_onset:
+            continue
         f = fit_days(hm, sm, onset)
         f["pid"] = pid
         out.append(f)
-    return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
+    return (pd.concat(out, ignore_index=True) if out else pd.DataFrame()), minutes
+
+
+def nightly_rhr(hm: np.ndarray, sm: np.ndarray) -> np.ndarray:
+    """NightSignal resting HR per day: mean of zero-step minutes 00:00-06:59 (>= 60 minutes)."""
+    nd = hm.size // 1440
+    h = hm[: nd * 1440].astype(np.float64).reshape(nd, 1440)[:, :420]
+    s = sm[: nd * 1440].reshape(nd, 1440)[:, :420]
+    r = np.where(s == 0, h, np.nan)
+    c = np.isfinite(r).sum(axis=1)
+    with np.errstate(all="ignore"):
+        v = np.nansum(r, axis=1) / c
+    v[c < 60] = np.nan
+    return v
+
+
+def night_stats(minutes: list) -> dict:
+    """Between-person level and within-person spread of nightly RHR before onset - 10 days."""
+    med, sd, mad, cap = [], [], [], []
+    for _pid, hm, sm, onset in minutes:
+        v = nightly_rhr(hm, sm)[: max(onset - 10, 0)]
+        cap.append(np.isfinite(v).mean() if v.size else np.nan)
+        v = v[np.isfinite(v)]
+        if v.size < 10:
+            continue
+        med.append(np.median(v))
+        sd.append(v.std())
+        mad.append(1.4826 * np.median(np.abs(v - np.median(v))))
+    return {
+        "nightly RHR people (>= 10 pre-onset nights)": f"{len(med)}",
+        "nightly RHR between people mean +- SD": f"{np.mean(med):.1f} +- {np.std(med):.1f}",
+        "nightly RHR within-person SD, median": f"{np.median(sd):.2f}",
+        "nightly RHR within-person MAD-SD, median": f"{np.median(mad):.2f}",
+        "nights with a resting HR (capture), median": f"{np.nanmedian(cap):.2f}",
+    }
 
 
 def figures(d: pd.DataFrame, min_base_days: int = 10) -> dict:
@@ -198,7 +241,7 @@ def main() -> None:
     data = Path(a.data)
     mayer = load_mayer(data)
     real = figures(mayer)
-    stan_days = load_stanford(data)
+    stan_days, stan_minutes = load_stanford(data)
     stan = figures(stan_days, min_base_days=5) if not stan_days.empty else None
     cfg = SimConfig(days=120, infected_fraction=1.0, asymptomatic_fraction=0.0)
     t = time.perf_counter()
@@ -230,6 +273,12 @@ def main() -> None:
         s = sb.loc[d] if d in sb.index else None
         fmt = lambda x, c, w: f"{x[c]:{w}.2f}" if x is not None else " " * w  # noqa: E731
         print(f"{d:4d} {fmt(r, 'dshift', 10)} {fmt(s, 'dshift', 9)} {fmt(r, 'rsteps', 12)} {fmt(s, 'rsteps', 10)}")
+    print("\nNightSignal nightly resting HR (00:00-06:59, zero steps), nights before onset - 10")
+    ns_real = night_stats(stan_minutes) if stan_minutes else {}
+    ns_sim = night_stats([(sp.profile.participant_id, sp.hr, sp.steps, sp.plan.onset_day) for sp in sps])
+    print(f"{'figure':44s} {'Stanford (real)':>20s} {'simulator':>20s}")
+    for k in ns_sim:
+        print(f"{k:44s} {ns_real.get(k, 'n/a'):>20s} {ns_sim[k]:>20s}")
     nf = night_figures(sps)
     print("\nsimulator only, HR responders: median change vs nights -40..-10 (NightSignal RHR: 00:00-06:59, zero steps)")
     resp = nf[nf.responder]
