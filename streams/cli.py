@@ -216,6 +216,7 @@ def replay_cmd(
     consecutive: int = typer.Option(1, "--consecutive", help="Nights a score must stay above threshold (score detectors)."),
     budget: int = typer.Option(None, "--budget", help="Alert budget: max alert days per participant per 30 days (yellow suppressed beyond)."),
     n_boot: int = typer.Option(200, "--bootstrap", help="Bootstrap resamples for confidence intervals."),
+    pseudonymize: bool = typer.Option(False, "--pseudonymize", help="Replace participant ids in every output by a keyed hash (key from env PRODROMAL_PSEUDONYM_KEY or PRODROMAL_PSEUDONYM_KEY_FILE)."),
 ) -> None:
     """Replay a cohort in-process: features, scores, alerts, spool file and evaluation."""
     import json
@@ -227,6 +228,11 @@ def replay_cmd(
     from streams.replay import replay
 
     try:
+        pseudo = None
+        if pseudonymize:
+            from streams.privacy import load_pseudonymizer
+
+            pseudo = load_pseudonymizer(required=True)
         det = make_detector(detector, model)
         if hasattr(det, "set_ehr"):  # fusion detectors read the cohort's dated EHR facts
             from streams.importers.ehr_facts import read_facts
@@ -236,7 +242,7 @@ def replay_cmd(
         policy = AlertPolicy(thresholds=det.thresholds, consecutive=consecutive, budget_per_30d=budget)
         prog, adv = _progress(n, f"replay ({detector})")
         with prog:
-            res = replay(cohort, det, out, policy=policy, n_boot=n_boot, progress=adv)
+            res = replay(cohort, det, out, policy=policy, n_boot=n_boot, progress=adv, pseudonym=pseudo)
     except (CohortError, ArtifactError, ValueError, OSError) as e:
         _fail(f"replay: {e}")
     ev = res.evaluation
