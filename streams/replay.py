@@ -238,6 +238,9 @@ def replay(
     ev["detector"] = detector.name
     ev["unlabelled_healthy"] = unlabelled_healthy
     ev["per_participant"] = [_per_participant(q) for q in parts]
+    if pseudonym:  # evaluation.json leaves the pipeline too
+        for d in ev["per_participant"]:
+            d["participant_id"] = pseudonym(d["participant_id"])
     seconds = _time.perf_counter() - t_start
     run = {
         "cohort": cohort.name,
