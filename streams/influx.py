@@ -36,7 +36,7 @@ from typing import Any
 
 from streams.settings import InfluxSettings, SpoolSettings
 
-__all__ = ["InfluxSink", "SinkStats", "SpoolWriter", "to_lines"]
+__all__ = ["InfluxSink", "SinkStats", "to_lines"]
 
 log = logging.getLogger("prodromal.influx")
 
@@ -355,39 +355,3 @@ class InfluxSink:
                 fh.write("\n".join(batch) + "\n")
         except OSError:
             log.error("could not keep rejected points in %s", path)
-
-
-class SpoolWriter:
-    """Append line protocol to one file (the embedded run folder's ``points.lp``).
-
-    Examples
-    --------
-    >>> with SpoolWriter(tmp / "points.lp") as w:     # doctest: +SKIP
-    ...     w.write([point])
-    """
-
-    def __init__(self, path: str | os.PathLike, precision: str = "s"):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.precision = precision
-        self._fh = open(self.path, "a", encoding="utf-8")
-        self.count = 0
-
-    def write(self, points: Iterable[Any]) -> None:
-        lines = to_lines(points, self.precision)
-        if lines:
-            self._fh.write("\n".join(lines) + "\n")
-            self.count += len(lines)
-
-    def flush(self) -> None:
-        self._fh.flush()
-
-    def close(self) -> None:
-        if not self._fh.closed:
-            self._fh.close()
-
-    def __enter__(self) -> SpoolWriter:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()

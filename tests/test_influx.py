@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from streams.influx import InfluxSink, SpoolWriter, to_lines
+from streams.influx import InfluxSink, to_lines
 from streams.settings import InfluxSettings, SpoolSettings
 
 
@@ -183,12 +183,8 @@ def test_token_not_logged(tmp_path, caplog):
     assert "tok" not in caplog.text.replace("token", "")
 
 
-def test_points_and_spool_writer(tmp_path):
+def test_points_to_lines():
     from influxdb_client import Point
 
     p = Point("score").tag("participant", "P1").field("score", 0.5).time(1_600_000_000, "s")
     assert to_lines([p, "a b=1 2\nc d=1 3", ""]) == ["score,participant=P1 score=0.5 1600000000", "a b=1 2", "c d=1 3"]
-    with SpoolWriter(tmp_path / "run" / "points.lp") as w:
-        w.write([p])
-        w.write(["x y=1i 5"])
-    assert (tmp_path / "run" / "points.lp").read_text().splitlines() == ["score,participant=P1 score=0.5 1600000000", "x y=1i 5"]
