@@ -215,6 +215,8 @@ def test_bad_settings_are_rejected(tmp_path):
         simulate_cohort(tmp_path / "x", participants=1, days=2, infected_fraction=1.5)
     with pytest.raises(ValueError, match="unknown simulation setting"):
         simulate_cohort(tmp_path / "x", participants=1, days=2, not_a_setting=1)
+    with pytest.raises(ValueError, match="start_date"):
+        simulate_cohort(tmp_path / "x", participants=1, days=2, start_date="01/02/2024")
     with pytest.raises(ValueError, match="raw_participants"):
         simulate_cohort(tmp_path / "x", participants=1, days=2, raw_participants=2)
 

@@ -164,7 +164,10 @@ def simulate_cohort(
     unknown = set(settings) - set(SimConfig.__dataclass_fields__)
     if unknown:
         raise ValueError(f"unknown simulation setting(s) {sorted(unknown)}; valid: {', '.join(sorted(SimConfig.__dataclass_fields__))}")
-    dt.date.fromisoformat(start_date)
+    try:
+        dt.date.fromisoformat(start_date)
+    except ValueError:
+        raise ValueError(f"start_date must be an ISO date YYYY-MM-DD, got {start_date!r}") from None
     cfg = replace(
         SimConfig(), days=int(days), start_date=start_date, infected_fraction=float(infected_fraction),
         ehr_fraction=float(ehr_fraction), **settings,

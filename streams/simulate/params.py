@@ -124,6 +124,7 @@ PARAMETER_TABLE: tuple[tuple[str, str, str], ...] = (
     ("circadian amplitude", "cosine median 3 bpm + sleep step; Mayer fit ~5.6", "Mayer 2022 data: median 5.6 bpm, IQR 4.2-7.2 (measured)"),
     ("circadian peak", "midsleep + 12 h +- 1 h (~15:45)", "Mayer 2022 data: phase median 189 x 5 min = 15:45 (measured)"),
     ("HR per step", "N(0.27, 0.05) bpm per step/min, 2-tau response (1, 8 min)", "Mayer 2022 data: median 0.271 (measured)"),
+    ("minute HR noise", "AR(1) phi 0.85, SD 7.5 bpm awake / 2 asleep x person lognormal(0, 0.17); sensor 0.8 bpm; 0.05 % artefacts", "Mayer 2022 data: noise SD 5.9 (x1.22 bridge = 7.2), between-person CV 0.17 (measured)"),
     ("daily steps", "lognormal median 8150, between log-SD 0.38, day log-SD 0.33, weekend x0.85", "Mayer 2022 data: median 8155, IQR 6109-9644; within log-SD 0.40 (measured)"),
     ("day-to-day HR", "AR(1) phi 0.45, SD 1.8 bpm + awake-only SD 1.5", "Mayer 2022 data: mesor within-person SD 3.3, lag-1 r 0.44 (measured)"),
     ("nightly RMSSD", "lognormal median 45 ms at 30 y, -1.5 %/year, night log-SD 0.12", "Natarajan 2020 (recalled)"),

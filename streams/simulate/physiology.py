@@ -189,7 +189,7 @@ def simulate_participant(seed: int, index: int, cfg: SimConfig, profile: Profile
     circ = p.circ_amp_bpm * np.cos(2.0 * np.pi * (clock - p.circ_peak_min) / MIN_PER_DAY)
     drive = p.hr_per_step * steps + extra_bpm
     act = 0.7 * _lowpass(drive, 1.0) + 0.3 * _lowpass(drive, 8.0)
-    noise_sd = np.where(awake, 7.5, 2.0)
+    noise_sd = np.where(awake, 7.5, 2.0) * p.hr_noise_mult
     hr = (
         p.rhr_sleep_bpm
         + (p.awake_delta_bpm + day_awake + st_hr_awake) * awake

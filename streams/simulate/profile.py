@@ -50,6 +50,7 @@ class Profile:
     circ_amp_bpm: float
     circ_peak_min: float
     hr_per_step: float
+    hr_noise_mult: float  # person's minute-to-minute HR variability (x the default noise SD)
     steps_per_day: float
     rmssd_ms: float
     resp_rpm: float
@@ -148,6 +149,7 @@ def draw_profile(seed: int, index: int, cfg: SimConfig) -> Profile:
         circ_amp_bpm=float(cfg.circ_amp_median_bpm * math.exp(cfg.circ_amp_logsd * n[6])),
         circ_peak_min=float(midsleep + 720.0 + 60.0 * n[7]),
         hr_per_step=float(np.clip(cfg.hr_per_step_mean + cfg.hr_per_step_sd * n[8], 0.15, 0.8)),
+        hr_noise_mult=float(math.exp(0.17 * n[17])),  # Mayer 2022: noise SD 6.0 +- 1.0 between people
         steps_per_day=float(steps),
         rmssd_ms=float(cfg.rmssd_median_ms * math.exp(cfg.rmssd_age_slope * (age - 30.0) + cfg.rmssd_between_logsd * n[9])),
         resp_rpm=float(np.clip(cfg.resp_mean_rpm + cfg.resp_sd_rpm * n[10], 9.0, 24.0)),
