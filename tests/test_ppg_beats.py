@@ -115,3 +115,20 @@ def test_degenerate_inputs_give_no_beats_not_errors():
     assert np.isnan(resp_rate(empty, 0.0)[0])
     with pytest.raises(ValueError, match="fs"):
         detect_beats(np.zeros(1000), 5.0)
+
+
+def test_accelerometer_motion_gates_intervals_and_respiration():
+    from detectors.ppg.accel import moving_seconds
+
+    sim = simulate_raw(seed=9, duration_s=180, fs=64.0, hr_bpm=70.0, resp_rpm=15.0, motion_level=0.3, noise_level=0.05)
+    mv = moving_seconds(sim.acc, sim.fs)
+    assert mv.all()
+    b = detect_beats(sim.ppg, sim.fs)
+    _, _, ok = clean_ibi(b, moving=mv)
+    assert not ok.any()
+    _, r = estimate_resp(b, 180.0, moving=mv)
+    assert np.isnan(r).all()
+    still = np.zeros_like(mv)
+    _, _, ok2 = clean_ibi(b, moving=still)
+    _, _, ok3 = clean_ibi(b)
+    np.testing.assert_array_equal(ok2[:-3], ok3[:-3])  # still seconds change nothing (but the end)

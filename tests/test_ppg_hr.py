@@ -145,3 +145,15 @@ def test_bad_rate_shape_and_length_raise_clear_errors(rest):
 def test_shorter_than_a_window_gives_no_windows():
     r = estimate_hr_detailed(np.ones(500), np.zeros((3, 500)), 125.0)
     assert len(r) == 0
+
+
+def test_many_equals_one_by_one(rest, running):
+    from detectors.ppg import estimate_hr_many
+
+    short = simulate_raw(seed=2, duration_s=60, fs=125.0, hr_bpm=100.0)
+    recs = [(rest.ppg, rest.acc), (running.ppg, running.acc), (short.ppg[0], short.acc), (rest.ppg, None)]
+    many = estimate_hr_many(recs, 125.0)
+    for (p, a), r in zip(recs, many, strict=True):
+        one = estimate_hr_detailed(p, a, 125.0)
+        np.testing.assert_allclose(r.hr_bpm, one.hr_bpm, rtol=1e-6)
+        np.testing.assert_allclose(r.confidence, one.confidence, rtol=1e-5, atol=1e-9)

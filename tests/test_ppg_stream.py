@@ -78,6 +78,10 @@ def test_every_kind_is_produced_and_plausible(reference):
     hr = reference["hr"][1]
     assert abs(np.median(hr) - 62.0) < 2.0
     assert reference["steps"][1][reference["steps"][0] > T0 + 210].sum() > 50
+    # beat intervals and respiration only while the arm is still (motion from 200 s)
+    assert reference["ibi"][0].max() < T0 + 202
+    assert reference["resp"][0].max() < T0 + 200
+    assert reference["ibi"][0].size > 150
 
 
 def test_stream_equals_batch_online(sim, reference):

@@ -9,6 +9,9 @@
 * **Rest**: minutes with low activity (ENMO below ``enmo_mg``) whose arm angle
   (z-angle, van Hees et al. 2015) changes by less than ``angle_deg`` within
   5-s means - the building block of HDCZA sleep detection.
+* **Moving seconds**: seconds whose acceleration magnitude varies by more than
+  ``sd_g`` (20 mg) - arm movement that corrupts beat timing; beat intervals and
+  respiration are not taken from them.
 * **Steps**: peaks of the band-passed (0.8-3.5 Hz) acceleration magnitude above
   ``min_g`` at least 0.25 s apart, counted only inside bouts of at least four
   regular steps (intervals within 30 % of their median), which rejects isolated
@@ -20,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal
 
-__all__ = ["enmo", "enmo_epochs", "detect_nonwear", "rest_windows", "step_times", "count_steps"]
+__all__ = ["moving_seconds", "enmo", "enmo_epochs", "detect_nonwear", "rest_windows", "step_times", "count_steps"]
 
 
 def _check_acc(acc: np.ndarray, fs: float) -> np.ndarray:
@@ -30,6 +33,29 @@ def _check_acc(acc: np.ndarray, fs: float) -> np.ndarray:
     if not np.isfinite(fs) or fs <= 0:
         raise ValueError(f"fs: {fs} Hz must be positive")
     return a
+
+
+def moving_seconds(acc: np.ndarray, fs: float, sd_g: float = 0.02) -> np.ndarray:
+    """Per whole second from the first sample: True where the magnitude's SD exceeds ``sd_g`` (g).
+
+    Seconds with no valid sample count as moving (unknown is not still).
+    """
+    a = _check_acc(acc, fs)
+    ns = int(a.shape[1] // fs)
+    if ns == 0:
+        return np.zeros(0, dtype=bool)
+    mag = np.sqrt((a * a).sum(axis=0))
+    r0 = (np.arange(ns) * fs).astype(np.int64)
+    r1 = (np.arange(1, ns + 1) * fs).astype(np.int64)
+    mag = mag[: r1[-1]]
+    ok = np.isfinite(mag)
+    m0 = np.where(ok, mag, 0.0)
+    n = np.add.reduceat(ok.astype(np.int64), r0)
+    s1 = np.add.reduceat(m0, r0)
+    mean = s1 / np.maximum(n, 1)
+    dev = np.where(ok, mag - np.repeat(mean, r1 - r0), 0.0)
+    var = np.add.reduceat(dev * dev, r0) / np.maximum(n, 1)
+    return (n < 2) | (np.sqrt(var) > sd_g)
 
 
 def enmo(acc: np.ndarray) -> np.ndarray:

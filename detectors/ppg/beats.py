@@ -191,8 +191,18 @@ def _align(x: np.ndarray, pk: np.ndarray, off: np.ndarray, fs: float) -> tuple[n
     return out, tsd
 
 
-def clean_ibi(beats: Beats, min_sqi: float = 0.86, tolerance: float = 0.2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def clean_ibi(
+    beats: Beats,
+    min_sqi: float = 0.86,
+    tolerance: float = 0.2,
+    moving: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Inter-beat intervals with ectopic and artefact rejection.
+
+    ``moving`` (optional, per whole second from the same origin as the beat
+    times, e.g. :func:`detectors.ppg.accel.moving_seconds`) rejects every
+    interval that overlaps a moving second, give or take one second: arm motion
+    shifts pulse timing even when the template still matches.
 
     Returns
     -------
@@ -219,6 +229,18 @@ def clean_ibi(beats: Beats, min_sqi: float = 0.86, tolerance: float = 0.2) -> tu
         & good_sqi[1:]
         & good_sqi[:-1]
     )
+    if moving is not None:
+        mv = np.asarray(moving, dtype=bool)
+        if mv.size == 0:
+            valid[:] = False
+        else:
+            # any moving second in [previous beat - 1 s, beat + 1 s]; beyond the mask counts as moving
+            cm = np.concatenate(([0], np.cumsum(mv)))
+            lo = np.clip(np.floor(t[:-1] - 1.0).astype(np.int64), 0, mv.size)
+            hi = np.floor(t[1:] + 1.0).astype(np.int64) + 1
+            outside = hi > mv.size
+            hi = np.clip(hi, 0, mv.size)
+            valid &= ((cm[hi] - cm[lo]) == 0) & ~outside
     return t[1:], ibi, valid
 
 

@@ -53,14 +53,17 @@ def resp_rate(
     min_beats_per_min: float = 30.0,
     min_good_fraction: float = 0.7,
     max_timing_sd_ms: float = 8.0,
+    moving: np.ndarray | None = None,
 ) -> tuple[float, np.ndarray]:
     """Fused respiratory rate of one window ``[start_s, start_s + window_s)``.
 
     Gates: at least ``min_beats_per_min`` beats of template correlation
     >= ``min_sqi``, at least ``min_good_fraction`` of the window's intervals
     passing the ectopic/artefact screening with beat timing noise <=
-    ``max_timing_sd_ms`` (motion and noise that spoil beat timing spoil
-    RIIV/RIAV/RIFV too), and Karlen's agreement of the three rates.
+    ``max_timing_sd_ms`` and, with ``moving`` (per second, see
+    :func:`detectors.ppg.beats.clean_ibi`), not overlapping arm motion (motion
+    and noise that spoil beat timing spoil RIIV/RIAV/RIFV too), and Karlen's
+    agreement of the three rates.
 
     Returns
     -------
@@ -74,7 +77,7 @@ def resp_rate(
     inside = sel & (t >= start_s) & (t < start_s + window_s)
     if inside.sum() < min_beats_per_min * window_s / 60.0:
         return np.nan, np.full(3, np.nan)
-    tb, _, valid = clean_ibi(beats, min_sqi=min_sqi)
+    tb, _, valid = clean_ibi(beats, min_sqi=min_sqi, moving=moving)
     tsd = beats.timing_sd_ms
     good = valid & (tsd[1:] <= max_timing_sd_ms) & (tsd[:-1] <= max_timing_sd_ms)
     win = (tb >= start_s) & (tb < start_s + window_s)
@@ -95,8 +98,8 @@ def resp_rate(
     return float(r.mean()), rates
 
 
-def estimate_resp(beats: Beats, duration_s: float, window_s: float = 60.0, step_s: float = 60.0) -> tuple[np.ndarray, np.ndarray]:
+def estimate_resp(beats: Beats, duration_s: float, window_s: float = 60.0, step_s: float = 60.0, moving: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Respiratory rate per window over a segment; returns (start_s, resp_rpm with NaN gaps)."""
     starts = np.arange(0.0, max(duration_s - window_s, 0.0) + 1e-9, step_s) if duration_s >= window_s else np.zeros(0)
-    out = np.array([resp_rate(beats, s, window_s)[0] for s in starts])
+    out = np.array([resp_rate(beats, s, window_s, moving=moving)[0] for s in starts])
     return starts, out

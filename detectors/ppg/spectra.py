@@ -4,8 +4,8 @@ Every spectral estimate in :mod:`detectors.ppg` works on the same grid: the
 signal is decimated by an integer factor ``q`` (block mean of ``q`` samples,
 blocks aligned with the window step so a window never straddles a block), cut
 into windows of ``window_s`` advanced by ``step_s``, mean-removed and Fourier
-transformed with zero padding to a grid of about 1.5 bpm. Only the bins of the
-heart-rate band are kept.
+transformed with zero padding to a grid of about 3 bpm (estimates are refined
+between bins by the posterior mean). Only the bins of the heart-rate band are kept.
 
 Block means are a crude anti-alias filter, but the band of interest
 (0.5-4 Hz) sits far below the decimated Nyquist rate (>= 5 Hz) and the
@@ -79,7 +79,7 @@ def make_grid(
     step_s: float = 2.0,
     lo_bpm: float = 40.0,
     hi_bpm: float = 230.0,
-    resolution_bpm: float = 1.5,
+    resolution_bpm: float = 3.0,
 ) -> SpectralGrid:
     """Choose decimation and FFT length for a sampling rate and windowing.
 

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from detectors.ppg.accel import enmo, step_times
+from detectors.ppg.accel import enmo, moving_seconds, step_times
 from detectors.ppg.beats import clean_ibi, detect_beats
 from detectors.ppg.hr import posterior_to_bpm, window_evidence
 from detectors.ppg.resp import resp_rate
@@ -210,7 +210,9 @@ class RawStreamOperator:
             out += self._run_beats(final=False)
         else:
             out += self._run_acc(final=False)
-            out += self._run_hr(final=False)  # windows waiting for this ACC
+            if self._ppg is not None:  # windows and blocks waiting for this ACC
+                out += self._run_hr(final=False)
+                out += self._run_beats(final=False)
         self._trim()
         return [o for o in out if o[1].size]
 
@@ -252,11 +254,11 @@ class RawStreamOperator:
             keep = min(int(self._next_sec * a.fs), int((self._next_sblock * self.block_s - self.margin_s) * a.fs))
             # ACC for HR windows: what the PPG still needs, but never more than
             # the wait horizon behind the newest ACC (the PPG may never come)
-            horizon = a.n - int((self.acc_wait_s + self.window_s) * a.fs)
+            horizon = a.n - int((self.acc_wait_s + self.block_s + 2 * self.margin_s) * a.fs)
             need = horizon
             if p is not None and self._grid is not None:
-                t_need = p.t0 + self._next_win * self._grid.step_raw / p.fs
-                need = max(horizon, int(np.floor((t_need - a.t0) * a.fs)))
+                t_need = p.t0 + min(self._next_win * self._grid.step_raw / p.fs, self._next_block * self.block_s - self.margin_s)
+                need = max(horizon, int(np.floor((t_need - a.t0) * a.fs)) - 1)
             a.trim(min(keep, need))
 
     # ---------------------------------------------------------------------- HR
@@ -335,6 +337,21 @@ class RawStreamOperator:
         return [("hr", t[keep], bpm[keep])]
 
     # ------------------------------------------------------- beats, IBI, resp
+    def _acc_moving(self, t_a: float, t_b: float, final: bool) -> tuple[str, np.ndarray | None]:
+        """Moving-seconds mask of the ACC over [t_a, t_b): ('ok', mask) | ('wait', None) | ('none', None)."""
+        a = self._acc
+        if a is None:
+            return ("none", None) if final else ("wait", None)
+        j0 = int(round((t_a - a.t0) * a.fs))
+        j1 = j0 + int(round((t_b - t_a) * a.fs))
+        if j0 < a.base:
+            return "none", None
+        if j1 > a.n:
+            if not final:
+                return "wait", None
+            j1 = a.n  # end of data: seconds beyond the ACC count as moving
+        return "ok", moving_seconds(a.get(j0, j1), a.fs)
+
     def _run_beats(self, final: bool) -> Out:
         p = self._ppg
         out: Out = []
@@ -348,26 +365,32 @@ class RawStreamOperator:
                     break
                 i1 = p.n
             lo, hi = max(0, i0 - M), min(p.n, i1 + M)
+            t_x = p.t0 + lo / p.fs
+            state, moving = self._acc_moving(t_x, p.t0 + hi / p.fs, final)
+            if state == "wait":
+                if p.end_t < p.t0 + hi / p.fs + self.acc_wait_s:
+                    break
+                state, moving = "none", None
             x = p.get(lo, hi)
-            out += self._beat_block(x, p.fs, p.t0 + lo / p.fs, p.t0 + i0 / p.fs, p.t0 + i1 / p.fs)
+            out += self._beat_block(x, p.fs, t_x, p.t0 + i0 / p.fs, p.t0 + i1 / p.fs, moving)
             self._next_block += 1
             self.stats.beat_blocks += 1
             if i1 == p.n:
                 break
         return out
 
-    def _beat_block(self, x: np.ndarray, fs: float, t_x: float, t_lo: float, t_hi: float) -> Out:
+    def _beat_block(self, x: np.ndarray, fs: float, t_x: float, t_lo: float, t_hi: float, moving: np.ndarray | None) -> Out:
         beats = detect_beats(x, fs)
         if len(beats) < 3:
             return []
-        tb, ibi, valid = clean_ibi(beats)
+        tb, ibi, valid = clean_ibi(beats, moving=moving)
         tb_abs = tb + t_x
         tsd = beats.timing_sd_ms
         good = valid & (tsd[1:] <= self.max_timing_sd_ms) & (tsd[:-1] <= self.max_timing_sd_ms)
         inside = (tb_abs >= t_lo) & (tb_abs < t_hi)
         keep = good & inside
         out: Out = [("ibi", tb_abs[keep], ibi[keep])]
-        rpm, _ = resp_rate(beats, t_lo - t_x, t_hi - t_lo)
+        rpm, _ = resp_rate(beats, t_lo - t_x, t_hi - t_lo, moving=moving)
         if np.isfinite(rpm):
             out.append(("resp", np.array([(t_lo + t_hi) / 2]), np.array([rpm])))
         return out

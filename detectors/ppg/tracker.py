@@ -92,33 +92,42 @@ class HRTracker:
         return post[:n_out]
 
     def smooth(self, evidence: np.ndarray) -> np.ndarray:
-        """Forward-backward posteriors of a whole segment at once (``lag=None`` semantics).
+        """Forward-backward posteriors of a whole segment at once (``lag=None`` semantics)."""
+        E = np.atleast_2d(np.asarray(evidence, dtype=np.float64))
+        return self.smooth_many(E[None])[0]
 
-        The backward recursion does not depend on the forward one, so both run
-        in the same loop as one stacked matrix product per step: half the
-        Python-level iterations of running them one after the other.
+    def smooth_many(self, evidence: np.ndarray) -> np.ndarray:
+        """Forward-backward posteriors of several segments (P, m, n_bins) in one loop.
+
+        Shorter segments are padded at the end with uninformative evidence
+        (ones), which leaves their posteriors unchanged: a backward message
+        through uninformative windows stays uniform. The backward recursion does
+        not depend on the forward one, so both run in the same loop as one
+        stacked matrix product per step; with several segments the loop also
+        runs once for all of them.
         """
-        E = np.ascontiguousarray(np.atleast_2d(evidence), dtype=np.float64)
-        m, nb = E.shape
+        E = np.ascontiguousarray(evidence, dtype=np.float64)
+        P, m, nb = E.shape
         if m == 0:
-            return np.zeros((0, nb))
+            return np.zeros((P, 0, nb))
         # row 0: alpha_k = (alpha_{k-1} @ A) * E[k]; row 1: gamma_j = (gamma_{j+1} @ A.T) * E[j],
         # with gamma_j = E[j] * beta_j, run from the end
         M = np.stack([self._A, self._AT])
-        E2 = np.stack([E, E[::-1]], axis=1)  # (m, 2, nb)
-        R = np.empty((m, 2, nb))
-        r = np.stack([(self._AT @ self._alpha) * E[0], E[m - 1]])
-        R[0] = r
+        E2 = np.stack([E, E[:, ::-1]], axis=2)  # (P, m, 2, nb)
+        R = np.empty((P, m, 2, nb))
+        R[:, 0, 0] = (self._alpha @ self._A) * E[:, 0]
+        R[:, 0, 1] = E[:, m - 1]
+        buf = np.empty((P, 2, 1, nb))
         for k in range(1, m):
-            r = np.matmul(r[:, None, :], M)[:, 0, :] * E2[k]
+            np.matmul(R[:, k - 1, :, None, :], M, out=buf)
+            np.multiply(buf[:, :, 0, :], E2[:, k], out=R[:, k])
             if not k & 7:  # rescale now and then: evidence >= floor bounds the decay
-                r /= r.sum(axis=1, keepdims=True)
-            R[k] = r
-        alpha = R[:, 0]
-        gamma = R[::-1, 1]
+                R[:, k] /= R[:, k].sum(axis=-1, keepdims=True)
+        alpha = R[:, :, 0]
+        gamma = R[:, ::-1, 1]
         post = alpha.copy()
-        post[:-1] *= gamma[1:] @ self._AT  # beta_k = A @ gamma_{k+1}
-        post /= post.sum(axis=1, keepdims=True)
+        post[:, :-1] *= gamma[:, 1:] @ self._AT  # beta_k = A @ gamma_{k+1}
+        post /= post.sum(axis=-1, keepdims=True)
         self.reset()
         return post
 
