@@ -33,6 +33,7 @@ __all__ = [
     "FeaturePipeline",
     "PipelineParams",
     "day_to_date",
+    "FEATURE_COLUMNS",
 ]
 
 BASE_FEATURES = (
@@ -43,6 +44,12 @@ _LAGS = 2
 MODEL_FEATURES = tuple(
     [f"{f}_{s}" for f in BASE_FEATURES for s in ("z", "z_lag1", "z_lag2", "z_mean3", "dev")]
     + ["hr_capture", "night_capture"]
+)
+
+#: Output columns of a day (tables, InfluxDB ``daily`` fields): raw features, then per base
+#: feature its baseline median, robust SD, deviation and z-score.
+FEATURE_COLUMNS = tuple(
+    list(DAILY_FEATURES) + [f"{f}_{s}" for f in BASE_FEATURES for s in ("base", "spread", "dev", "z")]
 )
 
 
@@ -82,15 +89,15 @@ class DayRow:
     def date(self) -> dt.date:
         return day_to_date(self.day)
 
+    def feature_vector(self) -> np.ndarray:
+        """Values in :data:`FEATURE_COLUMNS` order (NaN where missing)."""
+        raw = np.array([self.values.get(f, np.nan) for f in DAILY_FEATURES], dtype=float)
+        terms = np.column_stack([self.base, self.spread, self.dev, self.z]).ravel()
+        return np.concatenate([raw, terms])
+
     def feature_dict(self) -> dict[str, float]:
         """Flat dict of raw features and their baseline terms (for tables and InfluxDB)."""
-        out = dict(self.values)
-        for i, f in enumerate(BASE_FEATURES):
-            out[f"{f}_base"] = float(self.base[i])
-            out[f"{f}_spread"] = float(self.spread[i])
-            out[f"{f}_dev"] = float(self.dev[i])
-            out[f"{f}_z"] = float(self.z[i])
-        return out
+        return dict(zip(FEATURE_COLUMNS, self.feature_vector().tolist(), strict=True))
 
 
 @dataclass

@@ -30,11 +30,11 @@ from detectors.base import LEVEL_NAMES, Detector
 from detectors.daily import DAY
 from detectors.evaluation import ParticipantDays, evaluate
 from detectors.monitor import DayResult
-from detectors.pipeline import DayRow, FeaturePipeline, PipelineParams
+from detectors.pipeline import FEATURE_COLUMNS, DayRow, FeaturePipeline, PipelineParams
 from detectors.policy import AlertPolicy
 from detectors.records import STREAMS
 from streams.cohort import Cohort, Participant
-from streams.spool import SpoolWriter, day_lines, label_points
+from streams.spool import SpoolWriter, day_lines, label_points, output_values
 
 __all__ = ["replay", "ReplayResult", "participant_blocks", "age_band", "local_day"]
 
@@ -152,14 +152,14 @@ class _Outputs:
         self.wf = csv.writer(self._feats)
         self.ws.writerow(_SCORE_COLS)
         self.wa.writerow(["participant_id", "date", "level", "score", "reasons"])
-        self.feat_cols: list[str] | None = None
+        self.feat_header = False
         self.alerts = 0
 
     def write(self, results: list[DayResult]) -> None:
         pts: list[str] = []
         for r in results:
-            fd = r.row.feature_dict()
-            pts += day_lines(self.cohort, self.model, r, threshold=self.threshold, pseudonym=self.pseudonym, features=fd)
+            vals = output_values(r.row)
+            pts += day_lines(self.cohort, self.model, r, threshold=self.threshold, pseudonym=self.pseudonym, values=vals)
             pid = self.pseudonym(r.row.participant_id) if self.pseudonym else r.row.participant_id
             d = r.row.date.isoformat()
             self.ws.writerow([pid, d, int(r.row.day_start), _num(r.score.score), r.decision.raw_level,
@@ -167,10 +167,10 @@ class _Outputs:
             if r.decision.level > 0:
                 self.alerts += 1
                 self.wa.writerow([pid, d, LEVEL_NAMES[r.decision.level], _num(r.score.score), "; ".join(r.score.reasons)])
-            if self.feat_cols is None:
-                self.feat_cols = list(fd)
-                self.wf.writerow(["participant_id", "date", *self.feat_cols])
-            self.wf.writerow([pid, d, *(_num(fd.get(c)) for c in self.feat_cols)])
+            if not self.feat_header:
+                self.wf.writerow(["participant_id", "date", *FEATURE_COLUMNS])
+                self.feat_header = True
+            self.wf.writerow([pid, d, *("" if v != v else repr(v) for v in vals)])
         self.spool.write(pts)
 
     def close(self) -> None:

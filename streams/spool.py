@@ -76,15 +76,58 @@ def line_protocol(measurement: str, tags: dict, fields: dict, ts: int) -> str:
     return f"{head}{',' if tg else ''}{','.join(tg)} {','.join(parts)} {int(ts)}"
 
 
+class FieldFormatter:
+    """Fast line-protocol field set for a fixed list of float fields (same bytes as :func:`line_protocol`).
+
+    Field order and escaping are computed once; per point only the finite
+    values are formatted (``repr`` minus a trailing ``.0``, as Point does).
+    """
+
+    def __init__(self, names):
+        self.names = list(names)
+        self._order = sorted(range(len(self.names)), key=lambda i: self.names[i])
+        self._prefix = [_esc(self.names[i]) + "=" for i in self._order]
+
+    def fields(self, values: list[float]) -> str:
+        parts = []
+        for pre, i in zip(self._prefix, self._order, strict=True):
+            v = values[i]
+            if v == v and v != math.inf and v != -math.inf:
+                s = repr(float(v))
+                parts.append(pre + (s[:-2] if s.endswith(".0") else s))
+        return ",".join(parts)
+
+    def line(self, measurement: str, tags: dict, values: list[float], ts: int) -> str:
+        f = self.fields(values)
+        if not f:
+            return ""
+        tg = [f"{_esc(k)}={_tagval(v)}" for k, v in sorted(tags.items()) if v is not None and _tagval(v) != ""]
+        return f"{measurement.translate(_ESCAPE_MEASUREMENT)}{',' if tg else ''}{','.join(tg)} {f} {int(ts)}"
+
+
+_DAILY = None
+
+
 def day_lines(cohort: str, model: str, result, threshold: float | None = None, pseudonym=None,
-              features: dict | None = None) -> list[str]:
-    """Line protocol of the ``daily``, ``score`` and (when alerting) ``alert`` points of a DayResult."""
+              values: list[float] | None = None) -> list[str]:
+    """Line protocol of the ``daily``, ``score`` and (when alerting) ``alert`` points of a DayResult.
+
+    ``values`` are the day's outputs in ``FEATURE_COLUMNS`` order (default: the row's, rounded
+    to 4 decimals, the resolution every output uses).
+    """
+    global _DAILY
+    from detectors.pipeline import FEATURE_COLUMNS
+
+    if _DAILY is None:
+        _DAILY = FieldFormatter(FEATURE_COLUMNS)
     row, s, dec = result.row, result.score, result.decision
     pid = pseudonym(row.participant_id) if pseudonym else row.participant_id
     ts = int(row.day_start)
     tags = {"cohort": cohort, "participant": pid}
+    if values is None:
+        values = output_values(row)
     out = [
-        line_protocol("daily", tags, features if features is not None else row.feature_dict(), ts),
+        _DAILY.line("daily", tags, values, ts),
         line_protocol("score", {**tags, "model": model},
                       {"score": float(s.score), "level": int(dec.level), "threshold": threshold}, ts),
     ]
@@ -94,6 +137,12 @@ def day_lines(cohort: str, model: str, result, threshold: float | None = None, p
             {"score": float(s.score), "level_code": int(dec.level), "night": row.date.isoformat(),
              "reasons": "; ".join(s.reasons)[:1000]}, ts))
     return [ln for ln in out if ln]
+
+
+def _feature_columns():
+    from detectors.pipeline import FEATURE_COLUMNS
+
+    return FEATURE_COLUMNS
 
 
 def _fields(p: Point, d: dict) -> Point:
@@ -112,7 +161,8 @@ def day_points(cohort: str, model: str, result, threshold: float | None = None, 
     pid = pseudonym(row.participant_id) if pseudonym else row.participant_id
     ts = int(row.day_start)
     pts = [
-        _fields(Point("daily").tag("cohort", cohort).tag("participant", pid), row.feature_dict()).time(ts, WritePrecision.S),
+        _fields(Point("daily").tag("cohort", cohort).tag("participant", pid),
+                dict(zip(_feature_columns(), output_values(row), strict=True))).time(ts, WritePrecision.S),
         _fields(
             Point("score").tag("cohort", cohort).tag("participant", pid).tag("model", model),
             {"score": float(s.score), "level": int(dec.level),
@@ -128,6 +178,13 @@ def day_points(cohort: str, model: str, result, threshold: float | None = None, 
             ).time(ts, WritePrecision.S)
         )
     return pts
+
+
+def output_values(row) -> list[float]:
+    """A day's output values (FEATURE_COLUMNS order) rounded to 4 decimals."""
+    import numpy as np
+
+    return np.round(row.feature_vector(), 4).tolist()
 
 
 def label_points(cohort: str, participant, day_start_fn, pseudonym=None) -> list[Point]:

@@ -40,3 +40,19 @@ def test_line_protocol_matches_point_on_random_points():
 def test_line_protocol_drops_non_finite_and_empty():
     assert line_protocol("daily", {"participant": "P1"}, {"a": math.nan}, 0) == ""
     assert line_protocol("daily", {"participant": "P1"}, {"a": 1.0, "b": math.nan}, 5) == "daily,participant=P1 a=1 5"
+
+
+def test_field_formatter_matches_line_protocol():
+    import numpy as np
+
+    from streams.spool import FieldFormatter
+
+    rng = np.random.default_rng(3)
+    names = ["rhr_ns_bpm", "a b", "z,=x", "hr_capture", "steps"]
+    fmt = FieldFormatter(names)
+    for _ in range(500):
+        vals = rng.normal(60, 30, len(names)).round(rng.integers(0, 6)).tolist()
+        for i in rng.choice(len(names), rng.integers(0, 3), replace=False):
+            vals[i] = float(rng.choice([np.nan, np.inf, 0.0, 5.0]))
+        expect = line_protocol("daily", {"participant": "P 1"}, dict(zip(names, vals)), 7)
+        assert fmt.line("daily", {"participant": "P 1"}, vals, 7) == expect
