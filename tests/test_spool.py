@@ -54,5 +54,5 @@ def test_field_formatter_matches_line_protocol():
         vals = rng.normal(60, 30, len(names)).round(rng.integers(0, 6)).tolist()
         for i in rng.choice(len(names), rng.integers(0, 3), replace=False):
             vals[i] = float(rng.choice([np.nan, np.inf, 0.0, 5.0]))
-        expect = line_protocol("daily", {"participant": "P 1"}, dict(zip(names, vals)), 7)
+        expect = line_protocol("daily", {"participant": "P 1"}, dict(zip(names, vals, strict=True)), 7)
         assert fmt.line("daily", {"participant": "P 1"}, vals, 7) == expect
