@@ -385,6 +385,70 @@ def import_spcup_cmd(
     typer.echo(f"spcup: {n} recordings ({refs} with reference HR) -> {path}")
 
 
+# ---- infra: produce (replay a cohort into Kafka), worker ----
+
+
+def _settings(config, overrides: dict):
+    from streams.settings import SettingsError, load_settings
+
+    try:
+        return load_settings(config=config, overrides=overrides)
+    except SettingsError as e:
+        _fail(str(e))
+
+
+@app.command("produce")
+def produce_cmd(
+    cohort: Path = typer.Argument(..., help="Cohort folder."),
+    broker: str = typer.Option(None, "--broker", help="Kafka bootstrap URL (kafka://host:port); default from settings."),
+    speed: float = typer.Option(0.0, "--speed", help="Event-time speed-up (3600 = one recorded hour per second); 0 = as fast as possible."),
+    chunk_s: float = typer.Option(3600.0, "--chunk-s", help="Seconds of derived samples per message."),
+    wave_chunk_s: float = typer.Option(60.0, "--wave-chunk-s", help="Seconds of raw waveform per message."),
+    codec: str = typer.Option("binary", "--codec", help="binary or json."),
+    partitions: int = typer.Option(None, "--partitions", help="Create missing input topics with this many partitions."),
+    limit: int = typer.Option(None, "--limit", help="Only the first N participants."),
+    config: Path = typer.Option(None, "--config", help="TOML settings file (also $PRODROMAL_CONFIG)."),
+) -> None:
+    """Publish a recorded cohort into Kafka in event-time order, chunked and keyed by participant."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from streams.cohort import CohortError
+    from streams.produce import produce
+
+    s = _settings(config, {"kafka.broker": broker})
+    prog = Progress(TextColumn("produce"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[samples]} samples"),
+                    TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+
+    def factory(total: int):
+        task = prog.add_task("produce", total=total, samples=0)
+        done = {"samples": 0}
+
+        def adv(n: int, samples: int) -> None:
+            done["samples"] += samples
+            prog.update(task, advance=n, samples=done["samples"])
+
+        return adv
+
+    try:
+        with prog:
+            st = produce(cohort, s.kafka, speed=speed, chunk_s=chunk_s, wave_chunk_s=wave_chunk_s, codec=codec,
+                         partitions=partitions, limit=limit, progress_factory=factory)
+    except (CohortError, ValueError, OSError) as e:
+        _fail(f"produce: {e}")
+    except Exception as e:  # broker errors: name the type, never the payload
+        _fail(f"produce: Kafka error: {type(e).__name__}: {e}")
+    typer.echo(f"produce: {st.participants} participants, {st.messages} messages, {st.samples} samples, "
+               f"{st.bytes / 1e6:.1f} MB in {st.seconds:.1f} s ({st.samples_per_s:,.0f} samples/s, "
+               f"{st.messages / max(st.seconds, 1e-9):,.0f} messages/s) -> {s.kafka.broker}")
+
+
 def main() -> None:  # console script entry point
     app()
 
