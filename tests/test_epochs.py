@@ -237,3 +237,28 @@ def test_steps_column_nan_without_sample_and_sums_with_samples():
     ep = _cat([first, acc.flush()])
     s = ep.col("steps") * QUANTUM
     assert s[0] == 7.0 and np.isnan(s[1]) and s[2] == 0.0
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.floats(min_value=1.0, max_value=END0 - 1.0), st.floats(min_value=0.0, max_value=2400.0)),
+                min_size=1, max_size=20))
+def test_at_least_once_redelivery_gives_identical_epochs(chunks):
+    """Each block also re-sends up to 40 minutes before it: within the lateness the repeats are
+    duplicates, beyond it they are late; either way the epochs equal a clean delivery."""
+    ref = _whole(STREAMS0)
+    cuts = sorted(c for c, _ in chunks)
+    back = [b for _, b in sorted(chunks)]
+    edges = np.concatenate(([0.0], cuts, [END0 + 1]))
+    acc = EpochAccumulator(lateness_s=900.0)
+    parts = []
+    for n, (a, b) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+        a2 = max(0.0, a - (back[n - 1] if n else 0.0))
+        blk = []
+        for k, (t, v) in STREAMS0.items():
+            i, j = np.searchsorted(t, [a2, b])
+            blk.append((k, t[i:j], v[i:j]))
+        parts.append(acc.update_many(blk))
+    parts.append(acc.flush())
+    _same(_cat(parts), ref)
+    total = sum(t.size for t, _ in STREAMS0.values())
+    assert acc.stats.accepted == total
