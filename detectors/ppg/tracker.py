@@ -22,9 +22,24 @@ Three modes, chosen by ``lag``:
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 __all__ = ["HRTracker"]
+
+
+@lru_cache(maxsize=32)
+def _transition(freq_bpm: tuple[float, ...], sd_bpm: float) -> tuple[np.ndarray, np.ndarray]:
+    """Row-stochastic Gaussian random-walk matrix (from, to) and its transpose; read-only, cached."""
+    f = np.asarray(freq_bpm)
+    d = (f[:, None] - f[None, :]) / sd_bpm
+    a = np.exp(-0.5 * d * d)
+    a /= a.sum(axis=1, keepdims=True)
+    at = np.ascontiguousarray(a.T)
+    a.flags.writeable = False
+    at.flags.writeable = False
+    return a, at
 
 
 class HRTracker:
@@ -52,11 +67,7 @@ class HRTracker:
         if lag is not None and lag < 0:
             raise ValueError(f"lag must be None or >= 0, got {lag}")
         self.lag = lag
-        s = self.sigma_bpm * np.sqrt(self.step_s / 2.0)
-        d = (self.freq_bpm[:, None] - self.freq_bpm[None, :]) / s
-        a = np.exp(-0.5 * d * d)
-        self._A = a / a.sum(axis=1, keepdims=True)  # row: from, column: to
-        self._AT = np.ascontiguousarray(self._A.T)
+        self._A, self._AT = _transition(tuple(self.freq_bpm.tolist()), self.sigma_bpm * np.sqrt(self.step_s / 2.0))
         self.reset()
 
     def reset(self) -> None:
@@ -110,21 +121,24 @@ class HRTracker:
         P, m, nb = E.shape
         if m == 0:
             return np.zeros((P, 0, nb))
-        # row 0: alpha_k = (alpha_{k-1} @ A) * E[k]; row 1: gamma_j = (gamma_{j+1} @ A.T) * E[j],
-        # with gamma_j = E[j] * beta_j, run from the end
-        M = np.stack([self._A, self._AT])
-        E2 = np.stack([E, E[:, ::-1]], axis=2)  # (P, m, 2, nb)
-        R = np.empty((P, m, 2, nb))
-        R[:, 0, 0] = (self._alpha @ self._A) * E[:, 0]
-        R[:, 0, 1] = E[:, m - 1]
-        buf = np.empty((P, 2, 1, nb))
+        # state row per segment: [alpha_k | gamma_j] with alpha_k = (alpha_{k-1} @ A) * E[k]
+        # and gamma_j = (gamma_{j+1} @ A.T) * E[j] (gamma_j = E[j] * beta_j, run from the
+        # end): one product with the block-diagonal [[A, 0], [0, A.T]] advances both
+        BD = np.zeros((2 * nb, 2 * nb))
+        BD[:nb, :nb] = self._A
+        BD[nb:, nb:] = self._AT
+        E2 = np.concatenate([E, E[:, ::-1]], axis=2).transpose(1, 0, 2).copy()  # (m, P, 2 nb)
+        R = np.empty((m, P, 2 * nb))
+        R[0, :, :nb] = (self._alpha @ self._A) * E[:, 0]
+        R[0, :, nb:] = E[:, m - 1]
+        buf = np.empty((P, 2 * nb))
         for k in range(1, m):
-            np.matmul(R[:, k - 1, :, None, :], M, out=buf)
-            np.multiply(buf[:, :, 0, :], E2[:, k], out=R[:, k])
+            np.dot(R[k - 1], BD, out=buf)
+            np.multiply(buf, E2[k], out=R[k])
             if not k & 7:  # rescale now and then: evidence >= floor bounds the decay
-                R[:, k] /= R[:, k].sum(axis=-1, keepdims=True)
-        alpha = R[:, :, 0]
-        gamma = R[:, ::-1, 1]
+                R[k] /= R[k].max(axis=-1, keepdims=True)
+        alpha = R[:, :, :nb].transpose(1, 0, 2)
+        gamma = R[::-1, :, nb:].transpose(1, 0, 2)
         post = alpha.copy()
         post[:, :-1] *= gamma[:, 1:] @ self._AT  # beta_k = A @ gamma_{k+1}
         post /= post.sum(axis=-1, keepdims=True)
