@@ -26,9 +26,10 @@ Features (units in the names):
 ``night_capture``     share of 00:00-06:59 minutes with HR (0-1)
 ====================  =========================================================
 
-The main sleep window is the longest run of quiet, worn minutes between 18:00
-the evening before and 12:00, after closing interruptions of up to 15 minutes;
-it must last at least 3 hours. Without any activity stream (no steps, no
+The main sleep window is the longest run of quiet, worn, low-heart-rate minutes
+(zero steps, HR at or below the 40th percentile of the 18:00-12:00 frame plus
+3 bpm) between 18:00 the evening before and 12:00, after closing interruptions
+of up to 15 minutes; it must last at least 3 hours. Without any activity stream (no steps, no
 ENMO) it falls back to 00:00-06:59 and ``sleep_min`` is missing. Night-time
 HRV, respiration and temperature fall back to 00:00-06:59 too.
 
@@ -55,6 +56,8 @@ SLEEP_MIN_LEN = 180
 SLEEP_MAX_GAP = 15
 MISHRA_BLANK_MIN = 10
 ENMO_QUIET_MG = 20.0
+SLEEP_HR_PCT = 40.0  # sleep minutes have HR at or below this percentile of the frame (+ margin)
+SLEEP_HR_MARGIN_BPM = 3.0
 MIN_IBI_DIFFS = 30
 MIN_HR_MINUTES_NIGHT = 30
 
@@ -173,7 +176,15 @@ def features_many(frames: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray
     # main sleep window, 18:00 before to 12:00 (run-length logic is per day)
     hi = EVE + SLEEP_TO_MIN
     wearing = worn | (enmo_n > 0) | (c("temp_n") > 0)
-    quiet = zero_step[:, :hi] & wearing[:, :hi]
+    # sleep is quiet *and* low heart rate: sedentary awake hours have zero steps too
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            hr_cut = np.nanpercentile(hr_min[:, :hi], SLEEP_HR_PCT, axis=1) + SLEEP_HR_MARGIN_BPM
+    low_hr = ~worn[:, :hi] | (hr_min[:, :hi] <= hr_cut[:, None])
+    quiet = zero_step[:, :hi] & wearing[:, :hi] & low_hr
     win_mask = np.zeros((D, FRAME))
     sleep_min = np.full(D, np.nan)
     rhr_sleep = np.full(D, np.nan)
