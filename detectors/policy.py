@@ -47,7 +47,8 @@ class AlertPolicy:
     budget_per_30d: int | None = None
 
     def new_state(self) -> PolicyState:
-        return PolicyState()
+        # the run must hold `consecutive` nights, else a long rule could never be met
+        return PolicyState(run=deque(maxlen=max(8, self.consecutive)))
 
     def decide(self, st: PolicyState, day: int, s: Score) -> Decision:
         if st.last_day is not None and day != st.last_day + 1:

@@ -66,3 +66,9 @@ def test_budget_counts_red_days():
     p = AlertPolicy(thresholds=(0.5, 0.8), budget_per_30d=1)
     out = _run(p, [0.9, 0.6, 0.9])
     assert [d.level for d in out] == [2, 0, 2]
+
+
+def test_long_consecutive_rules_can_be_met():
+    p = AlertPolicy(thresholds=(0.5, 0.8), consecutive=10)
+    levels = [d.level for d in _run(p, [0.9] * 12)]
+    assert levels == [0] * 9 + [2, 2, 2]
