@@ -30,6 +30,7 @@ import csv
 import datetime as dt
 import json
 import os
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +70,12 @@ EHR_COLUMNS = (
     "vaccine_doses",
 )
 MAX_PARTICIPANT_ID = 64
+#: Event times outside [1970-01-01, 2100-01-01) are clock or transfer errors: dropped and counted
+#: like out-of-range values (a single absurd time would otherwise stretch a replay over centuries).
+TIME_MIN_S = 0.0
+TIME_MAX_S = 4102444800.0
+#: Largest cohort file read (a stream, waveform or table); bigger means a wrong file, not data.
+MAX_FILE_BYTES = 2 * 1024**3
 
 
 class CohortError(ValueError):
@@ -157,10 +164,23 @@ class Waveform:
             start += int(n)
 
 
+def _check_size(path: Path, where: str) -> None:
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise CohortError(f"{where}: file larger than {MAX_FILE_BYTES} bytes")
+
+
+def _check_npz(z, where: str) -> None:
+    # np.savez members are stored uncompressed by prodromal, but a foreign npz may be a zip bomb
+    total = sum(i.file_size for i in z.zip.infolist()) if getattr(z, "zip", None) is not None else 0
+    if total > MAX_FILE_BYTES:
+        raise CohortError(f"{where}: npz members hold {total} bytes uncompressed (limit {MAX_FILE_BYTES})")
+
+
 def _clean(kind: str, t: np.ndarray, v: np.ndarray, where: str) -> StreamData:
     if t.shape != v.shape or t.ndim != 1:
         raise CohortError(f"{where}: field 'time' and '{STREAMS[kind].field}' differ in length")
-    bad_t = ~np.isfinite(t)
+    with np.errstate(invalid="ignore"):
+        bad_t = ~np.isfinite(t) | (t < TIME_MIN_S) | (t >= TIME_MAX_S)
     ok = check_values(kind, v) & ~bad_t
     dropped = int(t.size - ok.sum())
     t, v = t[ok], v[ok]
@@ -194,10 +214,10 @@ def _parse_time_column(values: list[str], offset_s: int, where: str) -> np.ndarr
             raise CohortError(
                 f"{where}: row {i + 2}: field 'time': not UTC seconds or ISO-8601: {s[:40]!r}"
             ) from None
-        if ts.tzinfo is not None:
-            out[i] = ts.timestamp()
-        else:
-            out[i] = (ts - epoch).total_seconds() - offset_s
+        try:
+            out[i] = ts.timestamp() if ts.tzinfo is not None else (ts - epoch).total_seconds() - offset_s
+        except (OverflowError, ValueError):  # e.g. year 1 with a +01:00 offset
+            out[i] = np.nan  # dropped and counted by _clean
     return out
 
 
@@ -216,13 +236,21 @@ class Cohort:
         man = self.path / "cohort.json"
         if not man.is_file():
             raise CohortError(f"{man}: missing: not a prodromal cohort folder (run `prodromal import` or `prodromal simulate`)")
+        if man.stat().st_size > 1024 * 1024:
+            raise CohortError(f"{man}: larger than 1 MiB: not a cohort manifest")
         try:
-            self.manifest = json.loads(man.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise CohortError(f"{man}: not valid JSON: {e}") from None
+            self.manifest = json.loads(man.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+            raise CohortError(f"{man}: not valid JSON: {str(e)[:200]}") from None
+        if not isinstance(self.manifest, dict):
+            raise CohortError(f"{man}: expected a JSON object, got {type(self.manifest).__name__}")
         if self.manifest.get("format") != FORMAT:
-            raise CohortError(f"{man}: field 'format': expected {FORMAT!r}, got {self.manifest.get('format')!r}")
-        if int(self.manifest.get("version", 0)) > VERSION:
+            raise CohortError(f"{man}: field 'format': expected {FORMAT!r}, got {str(self.manifest.get('format'))[:40]!r}")
+        try:
+            version = int(self.manifest.get("version", 0))
+        except (TypeError, ValueError, OverflowError):
+            raise CohortError(f"{man}: field 'version': not an integer: {str(self.manifest.get('version'))[:40]!r}") from None
+        if version > VERSION:
             raise CohortError(f"{man}: field 'version': {self.manifest.get('version')} is newer than this prodromal reads ({VERSION})")
         self.participants = self._read_participants()
         self._by_id = {p.participant_id: p for p in self.participants}
@@ -238,52 +266,59 @@ class Cohort:
         f = self.path / "participants.csv"
         if not f.is_file():
             raise CohortError(f"{f}: missing")
-        out: list[Participant] = []
-        seen: set[str] = set()
+        _check_size(f, str(f))
         with open(f, newline="", encoding="utf-8") as fh:
             rd = csv.DictReader(fh)
-            if not rd.fieldnames or "participant_id" not in rd.fieldnames:
-                raise CohortError(f"{f}: line 1: header must contain 'participant_id'")
-            for line, row in enumerate(rd, start=2):
-                where = f"{f}: line {line}"
-                pid = _check_pid(row.get("participant_id") or "", where)
-                where += f": participant {pid}"
-                # a row with more or fewer fields than the header would shift or drop values silently
-                n_head = len(rd.fieldnames)
-                if None in row:
-                    raise CohortError(f"{where}: expected {n_head} fields, got {n_head + len(row[None])}")
-                short = [k for k, v in row.items() if v is None]
-                if short:
-                    raise CohortError(f"{where}: expected {n_head} fields, got {n_head - len(short)} (field {short[0]!r} missing)")
-                if pid in seen:
-                    raise CohortError(f"{where}: duplicate participant_id")
-                seen.add(pid)
+            try:
+                return self._participant_rows(f, rd)
+            except (UnicodeDecodeError, csv.Error) as e:
+                raise CohortError(f"{f}: line {rd.line_num}: unreadable: {str(e)[:120]}") from None
+
+    def _participant_rows(self, f: Path, rd: csv.DictReader) -> list[Participant]:
+        out: list[Participant] = []
+        seen: set[str] = set()
+        if not rd.fieldnames or "participant_id" not in rd.fieldnames:
+            raise CohortError(f"{f}: line 1: header must contain 'participant_id'")
+        for line, row in enumerate(rd, start=2):
+            where = f"{f}: line {line}"
+            pid = _check_pid(row.get("participant_id") or "", where)
+            where += f": participant {pid}"
+            # a row with more or fewer fields than the header would shift or drop values silently
+            n_head = len(rd.fieldnames)
+            if None in row:
+                raise CohortError(f"{where}: expected {n_head} fields, got {n_head + len(row[None])}")
+            short = [k for k, v in row.items() if v is None]
+            if short:
+                raise CohortError(f"{where}: expected {n_head} fields, got {n_head - len(short)} (field {short[0]!r} missing)")
+            if pid in seen:
+                raise CohortError(f"{where}: duplicate participant_id")
+            seen.add(pid)
+            try:
+                off = int(float(row.get("utc_offset_s") or 0))
+            except (ValueError, OverflowError):
+                raise CohortError(f"{where}: field 'utc_offset_s': not a number: {row.get('utc_offset_s')!r}") from None
+            if abs(off) > 14 * 3600:
+                raise CohortError(f"{where}: field 'utc_offset_s': {off} outside +-14 h")
+            p = Participant(
+                pid,
+                off,
+                parse_date(row.get("symptom_onset_date") or "", f"{where}: field 'symptom_onset_date'"),
+                parse_date(row.get("diagnosis_date") or "", f"{where}: field 'diagnosis_date'"),
+            )
+            for k, v in row.items():
+                if k in ("participant_id", "utc_offset_s", *LABEL_COLUMNS) or k is None:
+                    continue
+                v = (v or "").strip()
+                if v == "":
+                    continue
+                if k == "sex":
+                    p.ehr[k] = v.upper()[:1]
+                    continue
                 try:
-                    off = int(float(row.get("utc_offset_s") or 0))
+                    p.ehr[k] = float(v)
                 except ValueError:
-                    raise CohortError(f"{where}: field 'utc_offset_s': not a number: {row.get('utc_offset_s')!r}") from None
-                if abs(off) > 14 * 3600:
-                    raise CohortError(f"{where}: field 'utc_offset_s': {off} outside +-14 h")
-                p = Participant(
-                    pid,
-                    off,
-                    parse_date(row.get("symptom_onset_date") or "", f"{where}: field 'symptom_onset_date'"),
-                    parse_date(row.get("diagnosis_date") or "", f"{where}: field 'diagnosis_date'"),
-                )
-                for k, v in row.items():
-                    if k in ("participant_id", "utc_offset_s", *LABEL_COLUMNS) or k is None:
-                        continue
-                    v = (v or "").strip()
-                    if v == "":
-                        continue
-                    if k == "sex":
-                        p.ehr[k] = v.upper()[:1]
-                        continue
-                    try:
-                        p.ehr[k] = float(v)
-                    except ValueError:
-                        p.ehr[k] = v
-                out.append(p)
+                    p.ehr[k] = v
+            out.append(p)
         return out
 
     def stream_kinds(self, pid: str) -> list[str]:
@@ -302,8 +337,10 @@ class Cohort:
         npz, csvf = base.with_suffix(".npz"), base.with_suffix(".csv")
         if npz.is_file():
             where = f"{npz}: participant {pid}"
+            _check_size(npz, where)
             try:
                 with np.load(npz, allow_pickle=False) as z:
+                    _check_npz(z, where)
                     if spec.field not in z.files:
                         raise CohortError(f"{where}: field {spec.field!r} missing (has {', '.join(z.files)})")
                     v = np.asarray(z[spec.field], dtype=np.float64).ravel()
@@ -316,10 +353,10 @@ class Cohort:
                         t = float(z["t0"]) + period * np.arange(v.size, dtype=np.float64)
                     else:
                         raise CohortError(f"{where}: field 'time' (or 't0' and 'period_s') missing")
-            except (OSError, ValueError) as e:
+            except (OSError, ValueError, TypeError, EOFError, zipfile.BadZipFile) as e:
                 if isinstance(e, CohortError):
                     raise
-                raise CohortError(f"{where}: unreadable npz: {e}") from None
+                raise CohortError(f"{where}: unreadable npz: {type(e).__name__}: {str(e)[:200]}") from None
             return _clean(kind, t, v, where)
         if csvf.is_file():
             return self._read_stream_csv(csvf, pid, kind)
@@ -328,30 +365,39 @@ class Cohort:
     def _read_stream_csv(self, f: Path, pid: str, kind: str) -> StreamData:
         spec = STREAMS[kind]
         where = f"{f}: participant {pid}"
+        _check_size(f, where)
         with open(f, newline="", encoding="utf-8", errors="strict") as fh:
             rd = csv.reader(fh)
             try:
-                header = next(rd)
-            except StopIteration:
-                raise CohortError(f"{where}: empty file") from None
-            header = [h.strip() for h in header]
-            for need in ("time", spec.field):
-                if need not in header:
-                    raise CohortError(f"{where}: line 1: field {need!r} missing from header {header}")
-            it, iv = header.index("time"), header.index(spec.field)
-            times, vals = [], []
-            for line, row in enumerate(rd, start=2):
-                if not row:
-                    continue
-                if len(row) <= max(it, iv):
-                    raise CohortError(f"{where}: line {line}: expected {len(header)} fields, got {len(row)}")
-                times.append(row[it])
-                try:
-                    vals.append(float(row[iv]) if row[iv].strip() else np.nan)
-                except ValueError:
-                    raise CohortError(f"{where}: line {line}: field {spec.field!r}: not a number: {row[iv][:40]!r}") from None
+                times, vals = self._stream_csv_rows(rd, where, spec)
+            except (UnicodeDecodeError, csv.Error) as e:
+                raise CohortError(f"{where}: line {rd.line_num}: unreadable: {str(e)[:120]}") from None
         t = _parse_time_column(times, self._by_id[pid].utc_offset_s if pid in self._by_id else 0, where)
         return _clean(kind, t, np.asarray(vals, dtype=np.float64), where)
+
+    @staticmethod
+    def _stream_csv_rows(rd, where: str, spec) -> tuple[list[str], list[float]]:
+        try:
+            header = next(rd)
+        except StopIteration:
+            raise CohortError(f"{where}: empty file") from None
+        header = [h.strip() for h in header]
+        for need in ("time", spec.field):
+            if need not in header:
+                raise CohortError(f"{where}: line 1: field {need!r} missing from header {header}")
+        it, iv = header.index("time"), header.index(spec.field)
+        times, vals = [], []
+        for line, row in enumerate(rd, start=2):
+            if not row:
+                continue
+            if len(row) <= max(it, iv):
+                raise CohortError(f"{where}: line {line}: expected {len(header)} fields, got {len(row)}")
+            times.append(row[it])
+            try:
+                vals.append(float(row[iv]) if row[iv].strip() else np.nan)
+            except ValueError:
+                raise CohortError(f"{where}: line {line}: field {spec.field!r}: not a number: {row[iv][:40]!r}") from None
+        return times, vals
 
     def read_waveform(self, pid: str, kind: str) -> Waveform | None:
         if kind not in WAVEFORMS:
@@ -361,14 +407,25 @@ class Cohort:
             return None
         where = f"{f}: participant {pid}"
         chans, fmin, fmax = WAVEFORMS[kind]
-        with np.load(f, allow_pickle=False) as z:
-            for need in ("fs", "seg_t0", "seg_len", kind):
-                if need not in z.files:
-                    raise CohortError(f"{where}: field {need!r} missing")
-            fs = float(z["fs"])
-            vals = np.asarray(z[kind], dtype=np.float64)
-            seg_t0 = np.asarray(z["seg_t0"], dtype=np.float64).ravel()
-            seg_len = np.asarray(z["seg_len"], dtype=np.int64).ravel()
+        _check_size(f, where)
+        try:
+            with np.load(f, allow_pickle=False) as z:
+                _check_npz(z, where)
+                for need in ("fs", "seg_t0", "seg_len", kind):
+                    if need not in z.files:
+                        raise CohortError(f"{where}: field {need!r} missing")
+                fs = float(z["fs"])
+                vals = np.asarray(z[kind], dtype=np.float64)
+                seg_t0 = np.asarray(z["seg_t0"], dtype=np.float64).ravel()
+                seg_len = np.asarray(z["seg_len"], dtype=np.int64).ravel()
+        except (OSError, ValueError, TypeError, EOFError, OverflowError, zipfile.BadZipFile) as e:
+            if isinstance(e, CohortError):
+                raise
+            raise CohortError(f"{where}: unreadable npz: {type(e).__name__}: {str(e)[:200]}") from None
+        if vals.ndim > 2:
+            raise CohortError(f"{where}: field {kind!r}: expected (channels, n), got shape {vals.shape}")
+        if not (np.all(np.isfinite(seg_t0)) and np.all((seg_t0 >= TIME_MIN_S) & (seg_t0 < TIME_MAX_S))):
+            raise CohortError(f"{where}: field 'seg_t0': segment start outside 1970-2100 or not finite")
         if not (fmin <= fs <= fmax):
             raise CohortError(f"{where}: field 'fs': {fs} Hz outside {fmin}-{fmax} Hz")
         if vals.ndim == 1:
