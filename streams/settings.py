@@ -305,12 +305,23 @@ class WorkerSettings(_Section):
     """Streaming worker behaviour."""
 
     cohort: str = "live"
-    model: Path | None = None  # model artifact loaded at start
+    detector: str = "nightsignal"
+    model: Path | None = None  # model artifact loaded at start (forest, lightgbm, early, late)
+    consecutive: int = Field(1, ge=1)  # nights a score must stay above threshold
+    budget_per_30d: int | None = Field(None, ge=1)  # alert budget per participant
     #: Close a participant's open night when no data has arrived for this long (wall clock).
     idle_close_s: float = Field(3600.0, gt=0)
     idle_check_interval_s: float = Field(10.0, gt=0)
     max_message_bytes: int = Field(8 * 1024 * 1024, ge=1024)
     max_clock_skew_s: float = Field(300.0, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_is_none(cls, data: Any) -> Any:
+        # An empty variable (PRODROMAL_WORKER__MODEL=) means "not set", not the current directory.
+        if isinstance(data, dict):
+            data = {k: (None if v == "" else v) for k, v in data.items()}
+        return data
 
 
 def _is_loopback(host: str) -> bool:

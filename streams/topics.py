@@ -20,6 +20,7 @@ topic                       value        content
 ``detector.scores``         json         one per scored day: score, threshold, level, model
 ``detector.alerts``         json         one per alert: level, score, night, reasons
 ``detector.daily``          json         daily features with baseline and deviation
+``prodromal.points``        json         line protocol for InfluxDB (internal: the sink agent's input)
 ``prodromal.deadletter``    json         undecodable or invalid input with a reason
 ==========================  ===========  ======================================================
 
@@ -44,6 +45,7 @@ __all__ = [
     "ALERTS",
     "DAILY",
     "DEADLETTER",
+    "POINTS",
     "topic_for",
     "kind_of",
 ]
@@ -63,6 +65,7 @@ SCORES = "detector.scores"
 ALERTS = "detector.alerts"
 DAILY = "detector.daily"
 DEADLETTER = "prodromal.deadletter"
+POINTS = "prodromal.points"
 
 TOPICS: dict[str, Topic] = {
     **{t: Topic(t, "samples", f"{k} sample chunks ({STREAMS[k].field})") for k, t in SAMPLE_TOPICS.items()},
@@ -71,6 +74,7 @@ TOPICS: dict[str, Topic] = {
     SCORES: Topic(SCORES, "json", "daily scores"),
     ALERTS: Topic(ALERTS, "json", "alerts"),
     DAILY: Topic(DAILY, "json", "daily features"),
+    POINTS: Topic(POINTS, "json", "line protocol batches for the InfluxDB sink"),
     DEADLETTER: Topic(DEADLETTER, "json", "rejected input with a reason"),
 }
 
