@@ -51,14 +51,11 @@ def auroc(pos: np.ndarray, neg: np.ndarray) -> float:
     """Mann-Whitney AUROC with ties counted half."""
     if pos.size == 0 or neg.size == 0:
         return float("nan")
-    allv = np.concatenate([pos, neg])
-    order = np.argsort(allv, kind="mergesort")
-    ranks = np.empty(allv.size)
-    sv = allv[order]
-    # average ranks for ties
-    idx = np.flatnonzero(np.concatenate(([True], sv[1:] != sv[:-1], [True])))
-    for a, b in zip(idx[:-1], idx[1:], strict=True):
-        ranks[order[a:b]] = (a + b - 1) / 2.0 + 1.0
+    from scipy.stats import rankdata
+
+    # average ranks for ties, vectorised (a Python loop over tie groups cost ~0.5 s per call
+    # on 120k days, times every bootstrap resample)
+    ranks = rankdata(np.concatenate([pos, neg]), method="average")
     rp = ranks[: pos.size].sum()
     return float((rp - pos.size * (pos.size + 1) / 2) / (pos.size * neg.size))
 
