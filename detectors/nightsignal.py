@@ -13,6 +13,15 @@
    The first night of a run is not itself alerted.
 
 Score = ``A_i - M_i`` (bpm). Levels come from the rules, not from thresholds.
+
+Checked against the published ``nightsignal.py`` (StanfordBioinformatics/
+wearable-infection, Fitbit branch): integer nightly mean, ``int(median)`` of all
+nights so far including filled ones, potential red/yellow nights and the
+consecutive-pair rule are the same. Two differences follow from running in real
+time: a filled night never gets an alert of its own (it is already in the past
+when the next night reveals it; the offline script can alert it retroactively),
+and a single missing night is filled whenever both neighbours are present (the
+script also asks for a third consecutive night beside one of them).
 """
 
 from __future__ import annotations
