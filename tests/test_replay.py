@@ -161,3 +161,26 @@ def test_replay_bad_inputs_fail_clearly(small_cohort, tmp_path):
     assert r.exit_code == 2 and "needs --model" in r.output
     r = CliRunner().invoke(app, ["replay", str(small_cohort), "--detector", "bogus", "--out", str(tmp_path / "o")])
     assert r.exit_code == 2 and "unknown detector 'bogus'" in r.output
+
+
+def test_policy_options_reach_the_run(small_cohort, runs, tmp_path):
+    out = tmp_path / "budget"
+    _invoke(["replay", str(small_cohort), "--detector", "lightgbm", "--model", str(runs["model"]), "--out", str(out),
+             "--consecutive", "2", "--budget", "1", "--bootstrap", "0"])
+    run = json.loads((out / "run.json").read_text())
+    assert run["policy"]["consecutive"] == 2 and run["policy"]["budget_per_30d"] == 1
+    scores = _read_csv(out / "scores.csv")
+    base = _read_csv(runs["lightgbm"][0] / "scores.csv")
+    assert [s["score"] for s in scores] == [s["score"] for s in base]  # same model scores
+    assert sum(int(s["level"]) > 0 for s in scores) <= sum(int(s["level"]) > 0 for s in base)
+    # at most one yellow alert day per participant per 30 days; suppressed days are marked
+    for s in scores:
+        if s["suppressed"] == "1":
+            assert s["level"] == "0" and s["raw_level"] != "0"
+
+
+def test_train_refuses_a_cohort_without_positive_days(tmp_path, gen):
+    # 20 days: participant 0's onset (day 40) lies after the recording, so every day is negative
+    c = gen.make_cohort(tmp_path / "healthy", participants=3, days=20, infected_every=99)
+    r = CliRunner().invoke(app, ["train", str(c), "--model", "lightgbm", "--out", str(tmp_path / "m")])
+    assert r.exit_code == 2 and "error: train:" in r.output and "need both" in r.output
