@@ -157,7 +157,8 @@ function renderParticipant(p) {
   const lv = series(p, "level");
   const last = lv.length ? lv[lv.length - 1] : null;
   const put = (k, v) => { const f = text("span", null, "fact"); f.appendChild(text("b", k)); f.append(" "); if (v instanceof Node) f.appendChild(v); else f.append(v); facts.appendChild(f); };
-  put("Now:", chip(last, last === null));
+  const lastDay = p.days.length ? p.days[p.days.length - 1] : null;
+  put(lastDay !== null ? `Last night scored (${fmtDay(lastDay)}):` : "Now:", chip(last, last === null));
   put("Nights recorded:", String(p.days.length));
   put("Alert nights:", String(p.alerts.length));
   for (const l of p.labels) put(l.event === "symptom_onset" ? "Symptom onset:" : "Diagnosis:", fmtDay(l.day));

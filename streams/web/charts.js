@@ -73,6 +73,17 @@ class TimeChart {
   draw() {
     const o = this.o;
     const width = Math.max(320, this.container.clientWidth || 800);
+    const yr = this.yRange();
+    if (!yr) {  // a one-line strip: the signal was never recorded for this participant
+      const svg = el("svg", { class: "chart chart-empty", width, height: 30, viewBox: `0 0 ${width} 30`, role: "img",
+                              "aria-label": o.title, "data-chart": o.key || "" });
+      const t = el("text", { x: o.left, y: 19, class: "chart-title" }, svg);
+      t.textContent = o.title + (o.unit ? ` (${o.unit})` : "");
+      el("text", { x: o.left + t.textContent.length * 7.4 + 18, y: 19, class: "nodata" }, svg).textContent =
+        "no data recorded for this signal";
+      this.container.appendChild(svg);
+      return;
+    }
     const H = o.height;
     const svg = el("svg", { class: "chart", width, height: H, viewBox: `0 0 ${width} ${H}`, role: "img",
                             "aria-label": o.title, "data-chart": o.key || "" });
@@ -82,7 +93,6 @@ class TimeChart {
     const X = d => o.left + ((d - o.x0 + 0.5) / (o.x1 - o.x0 + 1)) * pw;
     const dayW = pw / (o.x1 - o.x0 + 1);
     this.X = X;
-    const yr = this.yRange();
     el("rect", { x: o.left, y: o.top, width: pw, height: ph, class: "plot-bg" }, svg);
     // alerts and labels first, so the data draws over them
     const marks = o.marks || {};
@@ -103,12 +113,6 @@ class TimeChart {
         el("text", { x: X(d), y: H - 8, class: "tick", "text-anchor": "middle" }, svg).textContent =
           span > 70 ? `${MONTHS[t.getUTCMonth()]} ${t.getUTCFullYear()}` : `${t.getUTCDate()} ${MONTHS[t.getUTCMonth()]}`;
       }
-    }
-    if (!yr) {
-      el("text", { x: o.left + pw / 2, y: o.top + ph / 2 + 4, class: "nodata", "text-anchor": "middle" }, svg)
-        .textContent = "no data recorded for this signal";
-      this.container.appendChild(svg);
-      return;
     }
     const [y0, y1] = yr;
     const Y = v => o.top + ph - ((v - y0) / (y1 - y0)) * ph;
