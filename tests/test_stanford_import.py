@@ -192,3 +192,12 @@ def test_real_stanford_data_nine_participants_eight_labelled(data_dir, tmp_path)
     assert np.all(np.diff(hr.time) > 0) and hr.values.min() >= 25 and hr.values.max() <= 250
     first = dt.datetime(1970, 1, 1) + dt.timedelta(seconds=float(hr.time[0]))
     assert first.date() == dt.date(2020, 3, 10)
+    # and the imported cohort replays through NightSignal: unlabelled AQC0L71 is left out of the figures
+    from streams.registry import make_detector
+    from streams.replay import replay
+
+    r = replay(tmp_path / "stanford", make_detector("nightsignal"), tmp_path / "ns", n_boot=0)
+    ev = r.evaluation
+    assert r.participants == 9 and len(ev["per_participant"]) == 9
+    assert ev["participants"] == 8 and ev["labelled"] == 8 and ev["unlabelled_healthy"] is False
+    assert r.days > 600 and 0 <= ev["detected_early"] <= 8 and ev["auroc"] is None
