@@ -23,6 +23,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal
 
+from detectors.ppg.beats import _butter
+
 __all__ = ["moving_seconds", "enmo", "enmo_epochs", "detect_nonwear", "rest_windows", "step_times", "count_steps"]
 
 
@@ -146,7 +148,7 @@ def step_times(acc: np.ndarray, fs: float, min_g: float = 0.1) -> np.ndarray:
         return np.zeros(0)
     mag = np.sqrt((np.nan_to_num(a) ** 2).sum(axis=0))
     hi = min(3.5, 0.45 * fs)
-    sos = signal.butter(2, [0.8, hi], btype="bandpass", fs=fs, output="sos")
+    sos = _butter(2, (0.8, hi), "bandpass", fs)
     x = signal.sosfiltfilt(sos, mag)
     pk, _ = signal.find_peaks(x, height=min_g, distance=max(1, int(0.25 * fs)))
     if pk.size < 4:

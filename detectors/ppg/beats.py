@@ -19,6 +19,7 @@ that are adjacent in time only.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy import ndimage, signal
@@ -66,6 +67,13 @@ class Beats:
         return int(self.time_s.size)
 
 
+@lru_cache(maxsize=64)
+def _butter(order: int, cut: float | tuple[float, float], btype: str, fs: float) -> np.ndarray:
+    """Cached Butterworth design (designing costs more than filtering a minute of PPG); do not modify."""
+    sos = signal.butter(order, cut, btype=btype, fs=fs, output="sos")
+    return sos
+
+
 def _empty() -> Beats:
     z = np.zeros(0)
     return Beats(z, np.zeros(0, dtype=np.int64), z.copy(), z.copy(), z.copy(), z.copy())
@@ -80,8 +88,8 @@ def _fuse(ppg: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
     if bad.any():
         x = np.where(bad, 0.0, x)
     hi = min(BAND_HZ[1], 0.45 * fs)
-    bp = signal.butter(2, [BAND_HZ[0], hi], btype="bandpass", fs=fs, output="sos")
-    lp = signal.butter(2, hi, btype="lowpass", fs=fs, output="sos")
+    bp = _butter(2, (BAND_HZ[0], hi), "bandpass", fs)
+    lp = _butter(2, hi, "lowpass", fs)
     pad = min(x.shape[-1] - 1, int(3 * fs))
     xb = signal.sosfiltfilt(bp, x, axis=-1, padlen=pad)
     xl = signal.sosfiltfilt(lp, x - np.median(x, axis=-1, keepdims=True), axis=-1, padlen=pad)
