@@ -22,6 +22,7 @@ import csv
 import io
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,8 @@ __all__ = ["import_stanford", "read_fitbit_csv", "ImportSummary"]
 _NAME = re.compile(r"^(?P<pid>[A-Za-z0-9_.-]+)_(?P<kind>hr|steps)\.csv(\.zip)?$")
 MAX_FILE_BYTES = 2 * 1024**3
 _FIELD = {"hr": "heartrate", "steps": "steps"}
+#: What a corrupt zip member raises while it is opened or inflated.
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError)
 
 
 @dataclass
@@ -52,14 +55,17 @@ def _open_text(path: Path) -> io.TextIOBase:
     if path.suffix == ".zip":
         try:
             zf = zipfile.ZipFile(path)
-        except zipfile.BadZipFile:
-            raise CohortError(f"{path}: not a valid zip file") from None
+        except (*_ZIP_ERRORS, ValueError, OSError) as e:  # a damaged central directory raises any of these
+            raise CohortError(f"{path}: not a valid zip file ({type(e).__name__})") from None
         names = [n for n in zf.namelist() if n.endswith(".csv") and not n.startswith("__MACOSX")]
         if len(names) != 1:
             raise CohortError(f"{path}: expected exactly one .csv inside, found {len(names)}")
         if zf.getinfo(names[0]).file_size > MAX_FILE_BYTES:
             raise CohortError(f"{path}: member {names[0]} larger than {MAX_FILE_BYTES} bytes")
-        return io.TextIOWrapper(zf.open(names[0]), encoding="utf-8", newline="")
+        try:
+            return io.TextIOWrapper(zf.open(names[0]), encoding="utf-8", newline="")
+        except (*_ZIP_ERRORS, RuntimeError, OSError) as e:  # RuntimeError: an encrypted member; OSError: a bad offset
+            raise CohortError(f"{path}: member {names[0]}: corrupt zip: {str(e)[:120]}") from None
     return open(path, encoding="utf-8", newline="")
 
 
@@ -72,8 +78,8 @@ def read_fitbit_csv(path: Path, pid: str, kind: str) -> tuple[np.ndarray, np.nda
             header = [h.strip() for h in next(rd)]
         except StopIteration:
             raise CohortError(f"{path}: participant {pid}: empty file") from None
-        except (UnicodeDecodeError, csv.Error) as e:
-            raise CohortError(f"{path}: line 1: unreadable header: {e}") from None
+        except (UnicodeDecodeError, csv.Error, *_ZIP_ERRORS) as e:
+            raise CohortError(f"{path}: line 1: unreadable header: {str(e)[:120]}") from None
         for need in ("datetime", field):
             if need not in header:
                 raise CohortError(f"{path}: line 1: participant {pid}: field {need!r} missing from header {header[:6]}")
@@ -92,8 +98,8 @@ def read_fitbit_csv(path: Path, pid: str, kind: str) -> tuple[np.ndarray, np.nda
                     raise CohortError(f"{path}: line {line}: field 'user': {row[iu][:20]!r} differs from the file's participant {pid}")
                 times.append(row[it])
                 vals.append(row[iv])
-        except (UnicodeDecodeError, csv.Error) as e:
-            raise CohortError(f"{path}: line {rd.line_num}: participant {pid}: unreadable: {e}") from None
+        except (UnicodeDecodeError, csv.Error, *_ZIP_ERRORS) as e:
+            raise CohortError(f"{path}: line {rd.line_num}: participant {pid}: unreadable: {str(e)[:120]}") from None
     try:
         t = np.array(times, dtype="datetime64[s]").astype(np.int64).astype(np.float64)
     except ValueError:
@@ -116,18 +122,25 @@ def read_fitbit_csv(path: Path, pid: str, kind: str) -> tuple[np.ndarray, np.nda
 
 
 def _read_labels(path: Path) -> dict[str, tuple]:
-    out = {}
     with open(path, newline="", encoding="utf-8") as fh:
         rd = csv.DictReader(fh)
-        if not rd.fieldnames or "participant_id" not in rd.fieldnames:
-            raise CohortError(f"{path}: line 1: header must contain 'participant_id'")
-        for line, row in enumerate(rd, start=2):
-            pid = (row.get("participant_id") or "").strip()
-            where = f"{path}: line {line}: participant {pid}"
-            out[pid] = (
-                parse_date(row.get("symptom_onset_date") or "", f"{where}: field 'symptom_onset_date'"),
-                parse_date(row.get("diagnosis_date") or "", f"{where}: field 'diagnosis_date'"),
-            )
+        try:
+            return _label_rows(path, rd)
+        except (UnicodeDecodeError, csv.Error) as e:
+            raise CohortError(f"{path}: line {rd.line_num}: unreadable: {str(e)[:120]}") from None
+
+
+def _label_rows(path: Path, rd: csv.DictReader) -> dict[str, tuple]:
+    out = {}
+    if not rd.fieldnames or "participant_id" not in rd.fieldnames:
+        raise CohortError(f"{path}: line 1: header must contain 'participant_id'")
+    for line, row in enumerate(rd, start=2):
+        pid = (row.get("participant_id") or "").strip()
+        where = f"{path}: line {line}: participant {pid}"
+        out[pid] = (
+            parse_date(row.get("symptom_onset_date") or "", f"{where}: field 'symptom_onset_date'"),
+            parse_date(row.get("diagnosis_date") or "", f"{where}: field 'diagnosis_date'"),
+        )
     return out
 
 
