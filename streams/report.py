@@ -347,7 +347,7 @@ def methods_paragraph(run: dict, ev: dict) -> str:
         f"Confidence intervals are 2.5-97.5 percentiles of {boot.get('resamples', 'n/a')} bootstrap resamples of participants "
         f"(seed {boot.get('seed', 'n/a')}).",
         f"Of {ev.get('labelled', 0)} labelled participants, {ev.get('detected_early', 0)} were detected early "
-        f"({_fmt(ev.get('early_detection_rate'), True)}{_ci(ev, 'early_detection_rate', True)}); the median lead time was "
+        f"({_fmt(ev.get('early_detection_rate'), True)}{', 95 % CI ' + _ci(ev, 'early_detection_rate', True, bare=True) if _ci(ev, 'early_detection_rate', True) else ''}); the median lead time was "
         f"{_fmt(ev.get('median_lead_days'))} days{_ci(ev, 'median_lead_days')}; there were "
         f"{_fmt(ev.get('false_alert_days_per_month'))} false-alert days per participant-month{_ci(ev, 'false_alert_days_per_month')}"
         + (f"; the day-level AUROC was {_fmt(ev.get('auroc'))}{_ci(ev, 'auroc')}." if ev.get("auroc") is not None else "."),

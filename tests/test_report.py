@@ -122,3 +122,14 @@ def test_cli_report(run, tmp_path):
     assert out.exists() and "3 of 8 participants shown" in out.read_text()
     res = CliRunner().invoke(app, ["report", str(tmp_path / "nope")])
     assert res.exit_code == 2 and "not a replay run folder" in res.output
+
+
+def test_recomputed_figures_agree_with_the_replay(run, text):
+    """The report rebuilds per-day arrays from the CSV files; its overall row must equal evaluation.json."""
+    ev = json.loads((run / "evaluation.json").read_text())
+    row = re.search(r"<tr><td>all</td>((?:<td>[^<]*</td>)+)</tr>", text.split("<h2>Subgroups</h2>")[1]).group(1)
+    cells = re.findall(r"<td>([^<]*)</td>", row)
+    assert int(cells[0]) == ev["participants"] and int(cells[1]) == ev["labelled"]
+    assert cells[2] == f"{ev['detected_early']}/{ev['labelled']}"
+    assert float(cells[5]) == pytest.approx(ev["false_alert_days_per_month"], abs=0.01)
+    assert int(cells[6]) == ev["monitored_days_outside_illness"]
