@@ -18,18 +18,27 @@ Parameters and sources (full table: ``docs/simulate.md``, :data:`PARAMETER_TABLE
 =============================  ==========================================  =======================================
 quantity                       value used                                  source
 =============================  ==========================================  =======================================
-HR mesor between people        ~76 +- 8 bpm (emerges)                      Mayer 2022 data, measured 76.5 +- 8.1
-nightly resting HR             sleep level N(61, 6.5) bpm -> RHR ~59       Quer 2020 (65.5 +- 7.7 by day; recalled)
-circadian amplitude / peak     cosine 3 bpm + sleep step; peak ~15:45      Mayer 2022 data: 5.6 bpm; 15:45
-HR per step                    N(0.27, 0.05) bpm per step/min              Mayer 2022 data: median 0.271
-daily steps                    median 8150; between log-SD 0.38            Mayer 2022 data: 8155 (IQR 6109-9644)
-day-to-day HR                  AR(1) phi 0.45, SD 1.8 + awake SD 1.5       Mayer 2022 data: SD 3.3, lag-1 r 0.44
-infection resting HR           median +6 bpm, from 2-5 d before onset,     Mishra 2020, Alavi 2022 (NightSignal),
-                               20 % non-responders, recovery 7-21 d        Mayer 2022 (+3.5 bpm median at day 0)
-infection steps                x(1 - U(0.35, 0.65)) at the worst           Mayer 2022 data: ratio 0.43-0.59 d 3-8
+HR mesor between people        our fit 72.9 +- 8.2 bpm (emerges)           Mayer 2022 76.5 +- 8.1 (measured) - 3.6
+                                                                           bridge = 72.9
+nightly resting HR             sleep level N(64, 7.5) bpm -> RHR 65 +- 8   Stanford real 65.4 +- 7.3 (measured);
+                                                                           Quer 2020 65.5 +- 7.7 (recalled)
+nightly RHR within-person      emerges: SD 3.2, MAD-SD 3.1 bpm             Stanford real: 4.1 / 3.2 (measured)
+circadian amplitude / peak     cosine 2 bpm + 10 bpm awake step;           Mayer 2022: 5.6 bpm (x1.36 bridge = 7.6),
+                               our fit 7.4 bpm, peak 16:07                 peak 15:47 (measured)
+HR per step                    N(0.50, 0.08) bpm per step/min              Mayer 2022 0.27 x1.59 bridge; Stanford
+                                                                           real 0.53 (our fit)
+minute HR noise                AR(1) 7.5 bpm awake x person CV 0.17        Mayer 2022 5.9 x1.22 bridge; CV 0.17
+daily steps                    median 8150; between log-SD 0.38,           Mayer 2022: 8155 (IQR 6109-9644),
+                               day log-SD 0.25                             within log-SD 0.40 (measured)
+day-to-day HR                  AR(1) phi 0.5, SD 3.0 + awake SD 2.5        Mayer 2022: SD 3.3, lag-1 r 0.44
+infection resting HR           median +6 bpm, linear rise from 2-5 d       Mishra 2020, Alavi 2022 (NightSignal),
+                               before onset, 20 % non-responders,          Mayer 2022 (+3.5 bpm median mesor at
+                               recovery 7-21 d                             day 0, measured)
+infection bed rest / steps     awake HR -8 bpm; steps x(1 - U(0.4, 0.8))   Mayer 2022: mesor -1..-4 and steps
+                                                                           ratio 0.43-0.59 on days 3-8 (measured)
 infection HRV / resp / temp    RMSSD -10..35 %, +0.5..2.5 rpm, +0.5 C      Natarajan 2020, Mason 2022 (TemPredict)
 stressors                      alcohol, exercise, poor sleep, travel,      Alavi 2022 (non-COVID alert days)
-                               vaccination: +1..8 bpm for 1-2 nights
+                               vaccination: +1..7 bpm for 1-2 nights
 infection odds (EHR)           obesity 1.46, diabetes 1.2, CKD 1.3, ...    Popkin 2020; modelling choices
 severity (EHR)                 OpenSAFELY HRs -> magnitude, duration       Williamson 2020 (detectors.ehr)
 vaccination (>= 2 doses)       magnitude x0.7, duration x0.6               Antonelli 2022 (recalled)
