@@ -449,6 +449,30 @@ def produce_cmd(
                f"{st.messages / max(st.seconds, 1e-9):,.0f} messages/s) -> {s.kafka.broker}")
 
 
+@app.command("worker")
+def worker_cmd(
+    broker: str = typer.Option(None, "--broker", help="Kafka bootstrap URL; default from settings (PRODROMAL_KAFKA__BROKER)."),
+    influx_url: str = typer.Option(None, "--influx-url", help="InfluxDB URL (token from PRODROMAL_INFLUX__TOKEN[_FILE])."),
+    detector: str = typer.Option(None, "--detector", help="nightsignal, cusum, forest, lightgbm, early, late."),
+    model: Path = typer.Option(None, "--model", help="Model artifact folder (trained detectors)."),
+    cohort: str = typer.Option(None, "--cohort", help="Cohort tag written on every point."),
+    loglevel: str = typer.Option("info", "--loglevel", help="debug, info, warning, error."),
+    config: Path = typer.Option(None, "--config", help="TOML settings file (also $PRODROMAL_CONFIG)."),
+) -> None:
+    """Run a Faust worker: consume wearable topics, score nights, write alerts to Kafka and InfluxDB."""
+    from streams.worker import WorkerError, create_app
+
+    s = _settings(config, {"kafka.broker": broker, "influx.url": influx_url, "worker.detector": detector,
+                           "worker.model": str(model) if model else None, "worker.cohort": cohort})
+    try:
+        app_ = create_app(s)  # loads and checks the model before connecting
+    except WorkerError as e:
+        _fail(f"worker: {e}")
+    import faust
+
+    faust.Worker(app_, loglevel=loglevel, quiet=True).execute_from_commandline()
+
+
 def main() -> None:  # console script entry point
     app()
 

@@ -60,9 +60,9 @@ class ProduceStats:
         return self.samples / self.seconds if self.seconds else math.inf
 
 
-def context_record(p) -> bytes:
+def context_record(p, kinds: list[str] | None = None) -> bytes:
     return encode_record("prodromal.context", {
-        "participant": p.participant_id, "utc_offset_s": int(p.utc_offset_s),
+        "participant": p.participant_id, "utc_offset_s": int(p.utc_offset_s), "kinds": kinds or [],
         "symptom_onset_date": p.symptom_onset_date.isoformat() if p.symptom_onset_date else None,
         "diagnosis_date": p.diagnosis_date.isoformat() if p.diagnosis_date else None,
         "ehr": p.ehr, "time": None,
@@ -108,7 +108,7 @@ def _participant_messages(cohort: Cohort, p, chunk_s: float, wave_chunk_s: float
         return []
     # Stable order inside the participant: by slot, then kind order as read (all kinds of a slot together).
     out.sort(key=lambda m: m.time)
-    ctx = Message(first if math.isfinite(first) else 0.0, 0, EHR_CONTEXT, key, context_record(p))
+    ctx = Message(first if math.isfinite(first) else 0.0, 0, EHR_CONTEXT, key, context_record(p, kinds))
     eos = [
         Message(last, 0, topic_for(k), key,
                 encode_record("prodromal.eos", {"participant": pid, "kind": k, "kinds": kinds, "time": last}))

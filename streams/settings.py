@@ -190,6 +190,8 @@ class FaustSettings(_Section):
     broker_session_timeout: float = Field(60.0, gt=0)
     broker_heartbeat_interval: float = Field(3.0, gt=0)
     producer_max_batch_size: int = Field(16384, ge=1)
+    #: Largest produced request; a participant's state in the changelog can pass Kafka's 1 MB default.
+    producer_max_request_size: int = Field(16 * 1024 * 1024, ge=1024)
     table_standby_replicas: int = Field(1, ge=0)
     store: str = "memory://"
     topic_partitions: int = Field(8, ge=1, le=10000)
@@ -207,6 +209,7 @@ class FaustSettings(_Section):
             "broker_session_timeout": self.broker_session_timeout,
             "broker_heartbeat_interval": self.broker_heartbeat_interval,
             "producer_max_batch_size": self.producer_max_batch_size,
+            "producer_max_request_size": self.producer_max_request_size,
             "table_standby_replicas": self.table_standby_replicas,
             "store": self.store,
             "topic_partitions": self.topic_partitions,
