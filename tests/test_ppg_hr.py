@@ -157,3 +157,17 @@ def test_many_equals_one_by_one(rest, running):
         one = estimate_hr_detailed(p, a, 125.0)
         np.testing.assert_allclose(r.hr_bpm, one.hr_bpm, rtol=1e-6)
         np.testing.assert_allclose(r.confidence, one.confidence, rtol=1e-5, atol=1e-9)
+
+
+def test_block_usability_equals_window_usability():
+    from detectors.ppg.hr import _usable, usable_windows
+    from detectors.ppg.spectra import frames
+
+    g = make_grid(32.0)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(3, 2000))
+    x[0, 300:340] = np.nan
+    x[1, 800:1100] = np.minimum(x[1, 800:1100], 0.0)  # clipped run
+    x[2, 1500:1700] = 4.0  # flat run
+    x[2, 100:103] = x[2, 99]  # a few repeats
+    np.testing.assert_array_equal(usable_windows(x, g), _usable(frames(x, g.win, g.step)))

@@ -30,11 +30,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from detectors.ppg.spectra import SpectralGrid, band_spectrum, decimate, frames, make_grid
+from detectors.ppg.spectra import SpectralGrid, band_spectrum_many, decimate, frames, make_grid
 from detectors.ppg.tracker import HRTracker
 from detectors.records import WAVEFORMS
 
-__all__ = ["HRResult", "estimate_hr", "estimate_hr_detailed", "estimate_hr_many", "check_waveforms", "window_evidence", "posterior_to_bpm", "METHODS"]
+__all__ = ["HRResult", "estimate_hr", "estimate_hr_detailed", "estimate_hr_many", "check_waveforms", "usable_windows", "window_evidence", "posterior_to_bpm", "METHODS"]
 
 #: Tracking modes of :func:`estimate_hr_detailed`.
 METHODS = ("smooth", "online", "causal")
@@ -110,13 +110,59 @@ def _usable(fr: np.ndarray) -> np.ndarray:
     return finite & (rep <= MAX_REPEAT_FRACTION) & (rail <= MAX_REPEAT_FRACTION)
 
 
-def window_evidence(ppg_fr: np.ndarray, acc_fr: np.ndarray | None, grid: SpectralGrid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def usable_windows(xd: np.ndarray, grid: SpectralGrid) -> np.ndarray:
+    """The test of ``_usable`` for every window of a continuous decimated signal (channels, n).
+
+    Same booleans as applying it to :func:`frames` (exact integer counts), but
+    from per-step-block statistics, so each sample is read once instead of
+    once per overlapping window.
+    """
+    C, n = xd.shape
+    step, win = grid.step, grid.win
+    m = (n - win) // step + 1 if n >= win else 0
+    if m <= 0:
+        return np.zeros((C, 0), dtype=bool)
+    r = win // step
+    nb = m + r - 1
+    fin = np.isfinite(xd[:, : nb * step])
+    x = xd[:, : nb * step] if fin.all() else np.where(fin, xd[:, : nb * step], 0.0)
+    finite = np.ones((C, m), dtype=bool)
+    fb = fin.reshape(C, nb, step).all(axis=-1)
+    for j in range(r):
+        finite &= fb[:, j : j + m]
+    eq = np.concatenate([np.zeros((C, 1), dtype=np.int64), np.cumsum(x[:, 1:] == x[:, :-1], axis=1)], axis=1)
+    starts = np.arange(m) * step
+    rep = (eq[:, starts + win - 1] - eq[:, starts]) / (win - 1)
+    xb = x.reshape(C, nb, step)
+    rail = np.zeros((C, m))
+    for ext in (np.max, np.min):
+        be = ext(xb, axis=-1)
+        ne = (xb == be[..., None]).sum(axis=-1)
+        we = be[:, 0:m].copy()
+        for j in range(1, r):
+            we = ext(np.stack([we, be[:, j : j + m]]), axis=0)
+        cnt = np.zeros((C, m))
+        for j in range(r):
+            cnt += ne[:, j : j + m] * (be[:, j : j + m] == we)
+        rail = np.maximum(rail, cnt / win)
+    return finite & (rep <= MAX_REPEAT_FRACTION) & (rail <= MAX_REPEAT_FRACTION)
+
+
+def window_evidence(
+    ppg_fr: np.ndarray,
+    acc_fr: np.ndarray | None,
+    grid: SpectralGrid,
+    ppg_usable: np.ndarray | None = None,
+    acc_usable: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Motion-suppressed spectra of decimated windows.
 
     Parameters
     ----------
     ppg_fr : ndarray (channels, m, win)
     acc_fr : ndarray (3, m, win) or None
+    ppg_usable, acc_usable : ndarray (channels or 3, m) of bool, optional
+        Precomputed usability (:func:`usable_windows`); computed from the windows if absent.
 
     Returns
     -------
@@ -127,16 +173,14 @@ def window_evidence(ppg_fr: np.ndarray, acc_fr: np.ndarray | None, grid: Spectra
         Share of ACC power in the heart-rate band relative to a 0.05 g reference.
     """
     C = ppg_fr.shape[0]
-    ok = _usable(ppg_fr)  # (C, m)
+    ok = _usable(ppg_fr) if ppg_usable is None else ppg_usable  # (C, m)
+    parts, oks = [ppg_fr], [ok]
     if acc_fr is not None:
-        aok = _usable(acc_fr).all(axis=0)
-        ok_all = np.concatenate([ok, np.broadcast_to(aok, (3, aok.size))], axis=0)
-        fr_all = np.concatenate([ppg_fr, acc_fr], axis=0)
-    else:
-        ok_all, fr_all = ok, ppg_fr
+        aok = (_usable(acc_fr) if acc_usable is None else acc_usable).all(axis=0)
+        parts.append(acc_fr)
+        oks.append(np.broadcast_to(aok, (3, aok.size)))
     # one FFT call for every channel: fewer, larger batches are faster
-    fr_all = np.where(ok_all[..., None], fr_all, 0.0)
-    Z = band_spectrum(fr_all, grid)
+    Z = band_spectrum_many(parts, oks, grid)
     n_ok = ok.sum(axis=0)
     ppg_ok = n_ok > 0
     m = Z.shape[1]
@@ -228,13 +272,15 @@ def estimate_hr_detailed(
         raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
     p, a = check_waveforms(ppg, acc, fs)
     grid = make_grid(float(fs), window_s, step_s)
-    pf = _windows(p, grid)
+    pd = decimate(p, grid.q)
+    pf = frames(pd, grid.win, grid.step)
     m = pf.shape[1]
     if m == 0:
         z = np.zeros(0)
         return HRResult(z, z.copy(), z.copy(), np.zeros(0, bool), z.copy())
-    af = _windows(a, grid) if a is not None else None
-    spec, ok, motion = window_evidence(pf, af, grid)
+    ad = decimate(a, grid.q) if a is not None else None
+    af = frames(ad, grid.win, grid.step) if ad is not None else None
+    spec, ok, motion = window_evidence(pf, af, grid, usable_windows(pd, grid), usable_windows(ad, grid) if ad is not None else None)
     lag = {"smooth": None, "causal": 0, "online": max(1, int(round(lag_s / step_s)))}[method]
     tr = HRTracker(grid.freq_bpm, step_s=step_s, sigma_bpm=sigma_bpm, lag=lag)
     if lag is None:
@@ -297,10 +343,16 @@ def estimate_hr_many(
         groups.setdefault((p.shape[0], a is not None), []).append(i)
     tr = HRTracker(grid.freq_bpm, step_s=step_s, sigma_bpm=sigma_bpm)
     for (_, has_acc), idx in groups.items():
-        pf = [_windows(checked[i][0], grid) for i in idx]
-        af = [_windows(checked[i][1], grid) for i in idx] if has_acc else None
+        pd = [decimate(checked[i][0], grid.q) for i in idx]
+        pf = [frames(x, grid.win, grid.step) for x in pd]
         ms = [f.shape[1] for f in pf]
-        spec, ok, motion = window_evidence(np.concatenate(pf, axis=1), np.concatenate(af, axis=1) if af else None, grid)
+        pu = np.concatenate([usable_windows(x, grid) for x in pd], axis=1)
+        af = au = None
+        if has_acc:
+            ad = [decimate(checked[i][1], grid.q) for i in idx]
+            af = np.concatenate([frames(x, grid.win, grid.step) for x in ad], axis=1)
+            au = np.concatenate([usable_windows(x, grid) for x in ad], axis=1)
+        spec, ok, motion = window_evidence(np.concatenate(pf, axis=1), af, grid, pu, au)
         ev = tr.evidence(spec)
         mmax = max(ms)
         E = np.ones((len(idx), mmax, grid.freq_bpm.size))

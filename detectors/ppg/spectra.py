@@ -24,7 +24,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import fft as sp_fft
 
-__all__ = ["SpectralGrid", "make_grid", "decimate", "frames", "band_spectrum", "band_power"]
+__all__ = ["SpectralGrid", "make_grid", "decimate", "frames", "band_spectrum", "band_spectrum_many", "band_power"]
 
 #: Lowest decimated rate: keeps 4 Hz (240 bpm) below Nyquist with margin.
 MIN_DECIMATED_HZ = 10.0
@@ -145,6 +145,27 @@ def band_spectrum(fr: np.ndarray, grid: SpectralGrid) -> np.ndarray:
     # precision is ample.
     buf = np.zeros((*fr.shape[:-1], grid.nfft), dtype=np.float32)
     np.subtract(fr, fr.mean(axis=-1, keepdims=True), out=buf[..., : fr.shape[-1]], casting="same_kind")
+    return sp_fft.rfft(buf, axis=-1)[..., grid.bins[0] : grid.bins[-1] + 1]
+
+
+def band_spectrum_many(parts: list[np.ndarray], usable: list[np.ndarray], grid: SpectralGrid) -> np.ndarray:
+    """:func:`band_spectrum` of several (channels_i, m, win) window sets stacked on channels.
+
+    Windows flagged unusable (``usable[i]``, (channels_i, m)) are zero. Each set is
+    written straight into one zero-padded float32 buffer, so the frames are read
+    once and the FFT runs once.
+    """
+    m, win = parts[0].shape[1], parts[0].shape[2]
+    C = sum(p.shape[0] for p in parts)
+    buf = np.zeros((C, m, grid.nfft), dtype=np.float32)
+    c = 0
+    for p, ok in zip(parts, usable, strict=True):
+        k = p.shape[0]
+        dst = buf[c : c + k, :, :win]
+        np.subtract(p, p.mean(axis=-1, keepdims=True), out=dst, casting="same_kind")
+        if not ok.all():
+            dst[~ok] = 0.0
+        c += k
     return sp_fft.rfft(buf, axis=-1)[..., grid.bins[0] : grid.bins[-1] + 1]
 
 
