@@ -19,6 +19,7 @@ streaming operator give the same result for any chunking.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -73,6 +74,7 @@ class SpectralGrid:
         return self.win * self.q
 
 
+@lru_cache(maxsize=64)
 def make_grid(
     fs: float,
     window_s: float = 8.0,
@@ -85,6 +87,7 @@ def make_grid(
 
     ``window_s * fs`` and ``step_s * fs`` must be whole numbers of samples and
     the window a whole number of steps (the SP Cup convention: 8 s, 2 s).
+    Cached: the returned grid (and its arrays) is shared, do not modify it.
     """
     if not np.isfinite(fs) or fs < 2 * hi_bpm / 60.0 * 1.2:
         raise ValueError(f"fs={fs} Hz is too low for heart rates up to {hi_bpm} bpm")
@@ -104,7 +107,10 @@ def make_grid(
     nfft = max(int(np.ceil(fd * 60.0 / resolution_bpm)), win_raw // q)
     freq = np.fft.rfftfreq(nfft, 1.0 / fd) * 60.0
     bins = np.flatnonzero((freq >= lo_bpm) & (freq <= hi_bpm))
-    return SpectralGrid(float(fs), q, win_raw // q, step_raw // q, nfft, bins, freq[bins])
+    fb = freq[bins]
+    bins.flags.writeable = False
+    fb.flags.writeable = False
+    return SpectralGrid(float(fs), q, win_raw // q, step_raw // q, nfft, bins, fb)
 
 
 def decimate(x: np.ndarray, q: int) -> np.ndarray:
