@@ -48,7 +48,10 @@ class RawSim:
     rmssd_ms : float
         RMSSD of ``ibi_ms`` over the whole recording.
     resp_rpm : float
-        Respiratory rate (breaths/min).
+        Mean respiratory rate (breaths/min).
+    resp_rpm_per_s : ndarray
+        Instantaneous respiratory rate per second (breaths/min); constant unless
+        ``resp_variability`` > 0.
     motion_level, noise_level : float
         The settings used.
     window_s, step_s : float
@@ -67,6 +70,7 @@ class RawSim:
     noise_level: float
     window_s: float = 8.0
     step_s: float = 2.0
+    resp_rpm_per_s: np.ndarray | None = None
 
 
 def _pulse(tau: np.ndarray, period: np.ndarray) -> np.ndarray:
@@ -93,6 +97,7 @@ def simulate_raw(
     cadence_hz: float = 1.6,
     window_s: float = 8.0,
     step_s: float = 2.0,
+    resp_variability: float = 0.0,
 ) -> RawSim:
     """Simulate wrist PPG (channels, n) and ACC (3, n) with known HR, IBIs, RMSSD and respiration.
 
@@ -121,6 +126,9 @@ def simulate_raw(
         Number of PPG channels (different artefact mixes and noise).
     cadence_hz : float
         Arm-swing frequency when moving (drifts by +-10 % over the recording).
+    resp_variability : float
+        Relative amplitude of a slow wander of the breathing rate (period about
+        90 s) and of breath-to-breath depth; 0 gives a constant-rate sinusoid.
 
     Returns
     -------
@@ -133,6 +141,19 @@ def simulate_raw(
     t = np.arange(n) / fs
     f_resp = resp_rpm / 60.0
     resp_phase0 = rng.uniform(0, 2 * np.pi)
+    # breathing phase: constant rate, or one that wanders slowly around the mean
+    wander = rng.uniform(0, 2 * np.pi)
+
+    def resp_rate_hz(tt):
+        return f_resp * (1.0 + resp_variability * np.sin(2 * np.pi * np.asarray(tt) / 90.0 + wander))
+
+    tg = np.arange(int(np.ceil((duration_s + 3.0) * 10)) + 1) / 10.0  # 10 Hz phase grid
+    phase_g = resp_phase0 + 2 * np.pi * np.concatenate(([0.0], np.cumsum(resp_rate_hz(tg[:-1])) / 10.0))
+
+    def resp_wave(tt):
+        ph = np.interp(tt, tg, phase_g)
+        depth = 1.0 + resp_variability * np.sin(0.37 * ph + wander)
+        return depth * np.sin(ph)
     hr_fn = hr_bpm if callable(hr_bpm) else (lambda tt, v=float(hr_bpm): np.full(np.shape(tt), v))
 
     # beats: intervals from the HR profile, RSA (in phase with breathing) and white
@@ -144,7 +165,7 @@ def simulate_raw(
     while beats[-1] < duration_s + 2.0:
         tb = beats[-1]
         base = 60000.0 / float(hr_fn(np.array([tb]))[0])
-        rsa = rsa_amp * np.sin(2 * np.pi * f_resp * tb + resp_phase0)
+        rsa = rsa_amp * float(resp_wave(tb))
         ibi = max(250.0, base + rsa + rng.normal(0, jitter_sd))
         ibis.append(ibi)
         beats.append(tb + ibi / 1000.0)
@@ -154,7 +175,7 @@ def simulate_raw(
     k = np.clip(np.searchsorted(bt, t, side="right") - 1, 0, bt.size - 1)
     period = 60.0 / np.asarray(hr_fn(t), dtype=np.float64)
     shape = _pulse(t - bt[k], period) + np.where(k > 0, _pulse(t - bt[np.maximum(k - 1, 0)], period), 0.0)
-    resp = np.sin(2 * np.pi * f_resp * t + resp_phase0)
+    resp = resp_wave(t)
     pulse = shape * (1.0 + 0.15 * resp) + 0.25 * resp  # RIAV and RIIV
 
     # accelerometer: gravity + periodic arm swing (fundamental and harmonic), drifting cadence
@@ -192,4 +213,6 @@ def simulate_raw(
         ref = np.where(cnt > 0, 60000.0 * cnt / (cs[np.maximum(hi, lo)] - cs[lo]), np.nan)
     d = np.diff(ibi_ms)
     rmssd = float(np.sqrt(np.mean(d * d))) if d.size else float("nan")
-    return RawSim(float(fs), ppg, acc, beat_times, ibi_ms, ref, rmssd, float(resp_rpm), float(motion_level), float(noise_level), float(window_s), float(step_s))
+    per_s = 60.0 * resp_rate_hz(np.arange(int(duration_s)) + 0.5)
+    return RawSim(float(fs), ppg, acc, beat_times, ibi_ms, ref, rmssd, float(resp_rpm), float(motion_level), float(noise_level),
+                  float(window_s), float(step_s), per_s)
