@@ -242,7 +242,7 @@ def bench_sim(seeds: int) -> None:
     print(hdr)
     print("-" * len(hdr))
     epoch = 60.0
-    for noise in (0.05, 0.2, 0.5):
+    for noise in (0.05, 0.2, 0.35, 0.5):
         for motion in (0.0, 0.3, 1.0):
             e_h, n_h, e_nk, e_r, n_r, tot = [], 0, [], [], 0, 0
             for s in range(seeds):

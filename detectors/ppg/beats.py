@@ -283,6 +283,7 @@ def hrv_epochs(
     min_pairs: int = 20,
     timing_sd_ms: np.ndarray | None = None,
     max_noise_share: float = 0.4,
+    max_timing_sd_ms: float = 10.0,
 ) -> HRVEpochs:
     """Mean HR, RMSSD and SDNN per epoch from screened intervals.
 
@@ -296,11 +297,18 @@ def hrv_epochs(
     three beats, ``e[i+1] - 2 e[i] + e[i-1]``, i.e. variance ``6 sd^2`` for
     independent errors, which is subtracted from the mean squared difference.
     An epoch where that noise exceeds ``max_noise_share`` of the mean squared
-    difference is gated out (NaN): its RMSSD would be mostly noise.
+    difference is gated out (NaN): its RMSSD would be mostly noise. Intervals
+    whose beats have timing noise above ``max_timing_sd_ms`` are not used at all:
+    at low signal-to-noise ratio delay estimates leave the Cramer-Rao regime
+    (occasional large errors), so the correction would no longer hold.
     """
     t = np.asarray(time_s, dtype=np.float64)
     v = np.asarray(ibi_ms, dtype=np.float64)
     ok = np.asarray(valid, dtype=bool)
+    if timing_sd_ms is not None:
+        tsd = np.asarray(timing_sd_ms, dtype=np.float64)
+        ok = ok & (tsd <= max_timing_sd_ms)
+        ok[1:] &= tsd[:-1] <= max_timing_sd_ms  # the beat that starts the interval ends the previous one
     end = duration_s if duration_s is not None else (float(t[-1]) if t.size else 0.0)
     ne = max(0, int(np.ceil(end / epoch_s)))
     out = {k: np.full(ne, np.nan) for k in ("hr", "rmssd", "sdnn", "cov")}
