@@ -31,6 +31,7 @@ import datetime as dt
 import json
 import os
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +77,9 @@ TIME_MIN_S = 0.0
 TIME_MAX_S = 4102444800.0
 #: Largest cohort file read (a stream, waveform or table); bigger means a wrong file, not data.
 MAX_FILE_BYTES = 2 * 1024**3
+#: What np.load raises on a damaged npz (bad zip, inflate error, encrypted/unsupported member, bad header).
+_NPZ_ERRORS = (OSError, ValueError, TypeError, EOFError, OverflowError, zipfile.BadZipFile, NotImplementedError,
+               RuntimeError, zlib.error)
 
 
 class CohortError(ValueError):
@@ -198,7 +202,7 @@ def _clean(kind: str, t: np.ndarray, v: np.ndarray, where: str) -> StreamData:
     return StreamData(kind, t.astype(np.float64), v.astype(np.float32), dropped, dup)
 
 
-def _parse_time_column(values: list[str], offset_s: int, where: str) -> np.ndarray:
+def _parse_time_column(values: list[str], offset_s: int, where: str, lines: list[int] | None = None) -> np.ndarray:
     out = np.empty(len(values), dtype=np.float64)
     epoch = dt.datetime(1970, 1, 1)
     for i, s in enumerate(values):
@@ -212,7 +216,7 @@ def _parse_time_column(values: list[str], offset_s: int, where: str) -> np.ndarr
             ts = dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
         except ValueError:
             raise CohortError(
-                f"{where}: row {i + 2}: field 'time': not UTC seconds or ISO-8601: {s[:40]!r}"
+                f"{where}: line {lines[i] if lines else i + 2}: field 'time': not UTC seconds or ISO-8601: {s[:40]!r}"
             ) from None
         try:
             out[i] = ts.timestamp() if ts.tzinfo is not None else (ts - epoch).total_seconds() - offset_s
@@ -279,7 +283,8 @@ class Cohort:
         seen: set[str] = set()
         if not rd.fieldnames or "participant_id" not in rd.fieldnames:
             raise CohortError(f"{f}: line 1: header must contain 'participant_id'")
-        for line, row in enumerate(rd, start=2):
+        for row in rd:
+            line = rd.line_num  # physical line, right after blank lines too
             where = f"{f}: line {line}"
             pid = _check_pid(row.get("participant_id") or "", where)
             where += f": participant {pid}"
@@ -353,7 +358,7 @@ class Cohort:
                         t = float(z["t0"]) + period * np.arange(v.size, dtype=np.float64)
                     else:
                         raise CohortError(f"{where}: field 'time' (or 't0' and 'period_s') missing")
-            except (OSError, ValueError, TypeError, EOFError, zipfile.BadZipFile) as e:
+            except _NPZ_ERRORS as e:
                 if isinstance(e, CohortError):
                     raise
                 raise CohortError(f"{where}: unreadable npz: {type(e).__name__}: {str(e)[:200]}") from None
@@ -369,10 +374,10 @@ class Cohort:
         with open(f, newline="", encoding="utf-8", errors="strict") as fh:
             rd = csv.reader(fh)
             try:
-                times, vals = self._stream_csv_rows(rd, where, spec)
+                times, vals, lines = self._stream_csv_rows(rd, where, spec)
             except (UnicodeDecodeError, csv.Error) as e:
                 raise CohortError(f"{where}: line {rd.line_num}: unreadable: {str(e)[:120]}") from None
-        t = _parse_time_column(times, self._by_id[pid].utc_offset_s if pid in self._by_id else 0, where)
+        t = _parse_time_column(times, self._by_id[pid].utc_offset_s if pid in self._by_id else 0, where, lines)
         return _clean(kind, t, np.asarray(vals, dtype=np.float64), where)
 
     @staticmethod
@@ -386,18 +391,20 @@ class Cohort:
             if need not in header:
                 raise CohortError(f"{where}: line 1: field {need!r} missing from header {header}")
         it, iv = header.index("time"), header.index(spec.field)
-        times, vals = [], []
-        for line, row in enumerate(rd, start=2):
+        times, vals, lines = [], [], []
+        for row in rd:
+            line = rd.line_num  # physical line, right after blank lines too
             if not row:
                 continue
             if len(row) <= max(it, iv):
                 raise CohortError(f"{where}: line {line}: expected {len(header)} fields, got {len(row)}")
             times.append(row[it])
+            lines.append(line)
             try:
                 vals.append(float(row[iv]) if row[iv].strip() else np.nan)
             except ValueError:
                 raise CohortError(f"{where}: line {line}: field {spec.field!r}: not a number: {row[iv][:40]!r}") from None
-        return times, vals
+        return times, vals, lines
 
     def read_waveform(self, pid: str, kind: str) -> Waveform | None:
         if kind not in WAVEFORMS:
@@ -418,7 +425,7 @@ class Cohort:
                 vals = np.asarray(z[kind], dtype=np.float64)
                 seg_t0 = np.asarray(z["seg_t0"], dtype=np.float64).ravel()
                 seg_len = np.asarray(z["seg_len"], dtype=np.int64).ravel()
-        except (OSError, ValueError, TypeError, EOFError, OverflowError, zipfile.BadZipFile) as e:
+        except _NPZ_ERRORS as e:
             if isinstance(e, CohortError):
                 raise
             raise CohortError(f"{where}: unreadable npz: {type(e).__name__}: {str(e)[:200]}") from None
