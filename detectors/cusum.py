@@ -7,14 +7,22 @@ Following the published R code (mwgrassgreen/WearableDetection):
   day ``h`` the mean ``c_h`` and SD ``s_h`` of the baseline's resting minutes;
 - hourly residual ``z = (hour mean - c_h) / s_h`` clipped to [-4, 4];
 - ``W_t = max(0, W_{t-1} + z_t - r)`` with ``r = quantile(baseline z, 0.9) / 2``;
-- the p-value of ``W`` is its upper tail in the empirical null of ``W`` run
-  over the baseline's own residuals; a *warning* hour has p < ``alpha`` (0.01);
+- the p-value of ``W`` after ``k`` hours of a run (``W > 0`` since hour
+  ``k = 0``) is its upper tail among the baseline's own runs at the same length
+  ``k`` (the empirical null of the published code, run length by run length);
+  a *warning* hour has p < ``alpha`` (0.01);
 - days with no warning slide into the baseline; days with a warning do not;
 - *alarm*: a warning run lasting more than 48 h whose maximum comes more than
   24 h after its start.
 
-Levels: a day with a warning hour is yellow; a day on which an alarm holds is
-red. Score = the day's largest ``-log10 p``.
+Levels: yellow on a day a warning run has lasted at least ``yellow_run_h``
+(24 h) hours, red on a day the alarm condition holds. Score = the day's largest
+``-log10 p``. Two choices of ours for a monitor that runs for months: a
+warning run lasting ``reset_after_days`` (14) days resets ``W`` to 0 and lets
+days into the baseline again (otherwise ``W`` drains by only ``r`` per hour
+after an illness and the participant stays red for weeks), and one warning hour
+alone does not colour a day (24 hourly tests a day at p < 0.01 would flag about
+one healthy day in five).
 """
 
 from __future__ import annotations
@@ -55,7 +63,9 @@ class CuSumState:
     warn_max_at: float | None = None
     warn_max: float = -np.inf
     hour_index: int = 0
-    null: np.ndarray | None = None
+    null: list | None = None  # per run length k: sorted baseline W values
+    run_len: int = 0  # hours since the current run (W > 0) began
+    warn_run_h: int = 0
     r: float = 0.0
     c: np.ndarray | None = None
     s: np.ndarray | None = None
@@ -68,7 +78,12 @@ class CuSum(Detector):
     name = "cusum"
 
     def __init__(self, baseline_days: int = 28, min_baseline_days: int = 21, alpha: float = 0.01,
-                 alarm_run_h: int = 48, alarm_peak_after_h: int = 24, min_minutes_per_hour: int = 10):
+                 alarm_run_h: int = 48, alarm_peak_after_h: int = 24, min_minutes_per_hour: int = 10,
+                 yellow_run_h: int = 24, reset_after_days: int = 14, max_run_h: int = 96, min_null: int = 20):
+        self.yellow_run_h = yellow_run_h
+        self.reset_after_days = reset_after_days
+        self.max_run_h = max_run_h
+        self.min_null = min_null
         self.baseline_days = baseline_days
         self.min_baseline_days = min_baseline_days
         self.alpha = alpha
@@ -92,9 +107,23 @@ class CuSum(Detector):
         zb = self._z(b, c, s).ravel()
         zb_f = zb[np.isfinite(zb)]
         st.r = float(np.quantile(zb_f, 0.9) / 2) if zb_f.size else 0.5
-        null = cusum_path(zb, st.r)
-        st.null = np.sort(null[np.isfinite(zb)])
+        st.null = self._run_null(cusum_path(zb, st.r), np.isfinite(zb))
         st.dirty = False
+
+    def _run_null(self, w: np.ndarray, valid: np.ndarray) -> list:
+        """For each run length k, the sorted W values k hours into the baseline's runs."""
+        w = w[valid]
+        starts = np.flatnonzero((w > 0) & np.concatenate(([True], w[:-1] <= 0)))
+        null = []
+        for k in range(self.max_run_h):
+            idx = starts + k
+            idx = idx[idx < w.size]
+            if idx.size < self.min_null:
+                break
+            null.append(np.sort(w[idx]))
+        if not null:  # too few runs in the baseline: fall back to all W values
+            null.append(np.sort(w))
+        return null
 
     def _z(self, days: np.ndarray, c: np.ndarray, s: np.ndarray) -> np.ndarray:
         n = days[..., 2]
@@ -103,10 +132,10 @@ class CuSum(Detector):
         z = np.clip((m - c) / s, -4.0, 4.0)
         return np.where(n >= self.min_minutes, z, np.nan)
 
-    def _p(self, st: CuSumState, w: np.ndarray) -> np.ndarray:
-        null = st.null
-        k = np.searchsorted(null, w, side="left")
-        return (null.size - k + 1) / (null.size + 1)
+    def _p1(self, st: CuSumState, w: float, k: int) -> float:
+        null = st.null[min(k, len(st.null) - 1)]
+        i = int(np.searchsorted(null, w, side="left"))
+        return (null.size - i + 1) / (null.size + 1)
 
     def score_one(self, st: CuSumState, row: DayRow) -> Score:
         hourly = row.rest_hourly
@@ -121,32 +150,41 @@ class CuSum(Detector):
         z = self._z(hourly[None], st.c, st.s)[0]
         w = cusum_path(z, st.r, st.w)
         st.w = float(w[-1])
-        p = self._p(st, w)
-        p = np.where(np.isfinite(z) | (w > 0), p, 1.0)
-        warn = p < self.alpha
+        p = np.ones(24)
         level = 0
         for h in range(24):
             gh = st.hour_index + h
-            if warn[h]:
+            if w[h] > 0:
+                p[h] = self._p1(st, float(w[h]), st.run_len)
+                st.run_len += 1
+            else:
+                st.run_len = 0
+            if p[h] < self.alpha:
                 if st.warn_start is None:
                     st.warn_start, st.warn_max, st.warn_max_at = gh, -np.inf, gh
                 if w[h] > st.warn_max:
                     st.warn_max, st.warn_max_at = float(w[h]), gh
-                run = gh - st.warn_start + 1
-                if run > self.alarm_run_h and st.warn_max_at - st.warn_start > self.alarm_peak_after_h:
+                st.warn_run_h = gh - st.warn_start + 1
+                if st.warn_run_h >= self.yellow_run_h:
+                    level = max(level, 1)
+                if st.warn_run_h > self.alarm_run_h and st.warn_max_at - st.warn_start > self.alarm_peak_after_h:
                     level = 2
             else:
-                st.warn_start = None
+                st.warn_start, st.warn_run_h = None, 0
         st.hour_index += 24
-        if warn.any():
-            level = max(level, 1)
-        elif np.nansum(hourly[:, 2]) > 0:
-            st.base.append(hourly)  # only warning-free days slide into the baseline
+        warned = bool((p < self.alpha).any())
+        reset = st.warn_run_h >= 24 * self.reset_after_days
+        if reset:  # a lasting change becomes the new normal
+            st.w, st.run_len, st.warn_start, st.warn_run_h = 0.0, 0, None, 0
+        if (not warned or reset) and np.nansum(hourly[:, 2]) > 0:
+            st.base.append(hourly)  # warning-free days slide into the baseline
             st.dirty = True
         score = float(np.max(-np.log10(p)))
-        reasons = [f"CuSum W {st.w:.1f}, p {10 ** -score:.3g}"] if level else []
+        reasons = [f"CuSum W {float(w.max()):.1f}, p {10 ** -score:.3g}, warning for {st.warn_run_h} h"] if level else []
         return Score(score, level, reasons)
 
     def describe(self) -> dict:
         return {"detector": self.name, "baseline_days": self.baseline_days, "alpha": self.alpha,
-                "alarm": f"warning run > {self.alarm_run_h} h with peak > {self.alarm_peak_after_h} h after start"}
+                "yellow": f"warning run >= {self.yellow_run_h} h",
+                "alarm": f"warning run > {self.alarm_run_h} h with peak > {self.alarm_peak_after_h} h after start",
+                "reset_after_days": self.reset_after_days, "null": "per run length, baseline runs"}

@@ -34,6 +34,13 @@ def decide_rows(detector: Detector, det_state, policy: AlertPolicy, pol_state, r
     """Score and decide a participant's closed days, in day order."""
     if not rows:
         return []
+    if hasattr(detector, "end_of_day"):  # online learners: labels revealed as days pass
+        out = []
+        for r in rows:
+            s = detector.score_one(det_state, r)
+            out.append(DayResult(r, s, policy.decide(pol_state, r.day, s)))
+            detector.end_of_day(r.day)
+        return out
     scores = detector.score_many([det_state] * len(rows), rows)
     return [DayResult(r, s, policy.decide(pol_state, r.day, s)) for r, s in zip(rows, scores, strict=True)]
 

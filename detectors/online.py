@@ -51,7 +51,8 @@ class OnlineDetector(Detector):
     needs_date_order = True
 
     def __init__(self, label_delay_days: int = 28, fading: float = 0.1, min_positive: int = 30,
-                 thresholds: tuple[float, float] = (0.6, 0.85), warmup_days: int = 7, seed: int = 0):
+                 thresholds: tuple[float, float] = (0.6, 0.85), warmup_days: int = 7, seed: int = 0,
+                 max_pending: int = 500_000):
         from river import linear_model, optim, preprocessing
 
         self.label_delay_days = label_delay_days
@@ -60,7 +61,9 @@ class OnlineDetector(Detector):
         self.thresholds = thresholds
         self.warmup_days = warmup_days
         self.model = preprocessing.StandardScaler() | linear_model.LogisticRegression(optimizer=optim.SGD(0.02), l2=1e-4)
-        self._queue: deque = deque()  # (reveal_day, participant, x)
+        # (reveal_day, participant, day, x) awaiting their label; bounded so a worker that never
+        # receives labels cannot grow without limit (the oldest unlabelled days are dropped)
+        self._queue: deque = deque(maxlen=max_pending)
         self._labels: dict[str, int | None] = {}
         self.n_learned = 0
         self.n_pos = 0

@@ -60,8 +60,6 @@ def test_stationary_data_gives_no_alarm(seed):
     assert 2 not in levels
 
 
-@pytest.mark.xfail(strict=True, reason="reported to the lead: on i.i.d. stationary data 17-45 % of scored days "
-                   "carry a warning hour (yellow), rising over time because warning days leave the baseline")
 def test_stationary_data_gives_few_warning_days():
     det = CuSum()
     rates = []
@@ -93,8 +91,8 @@ def test_sustained_rise_gives_warning_then_alarm_and_keeps_warning_days_out_of_t
 
 
 def test_alarm_needs_the_peak_more_than_24_hours_after_the_start():
-    """One elevated day, then normal days: the warning run outlasts 48 h (W drains slowly)
-    but its maximum is at the end of the first day (< 24 h after the start): no alarm."""
+    """One elevated day, then normal days: the run's maximum is at the end of the first
+    day (< 24 h after the start), so however long the warning lasts there is no alarm."""
     det = CuSum()
     st = det.new_state("x")
     rng = np.random.default_rng(1)
@@ -102,8 +100,9 @@ def test_alarm_needs_the_peak_more_than_24_hours_after_the_start():
         det.score_one(st, _row(d, _hourly(rng)))
     levels = [det.score_one(st, _row(30, _hourly(rng, 6.0))).level]
     levels += [det.score_one(st, _row(31 + k, _hourly(rng))).level for k in range(3)]
-    assert levels == [1, 1, 1, 1]
-    assert st.warn_max_at - st.warn_start <= 24
+    assert levels[0] == 1  # a 24-hour warning run on the elevated day
+    assert 2 not in levels
+    assert st.warn_start is None or st.warn_max_at - st.warn_start <= 24
 
 
 def test_missing_hours_hold_the_statistic():

@@ -201,3 +201,14 @@ def test_real_stanford_data_nine_participants_eight_labelled(data_dir, tmp_path)
     assert r.participants == 9 and len(ev["per_participant"]) == 9
     assert ev["participants"] == 8 and ev["labelled"] == 8 and ev["unlabelled_healthy"] is False
     assert r.days > 600 and 0 <= ev["detected_early"] <= 8 and ev["auroc"] is None
+
+
+def test_error_line_counts_blank_lines(tmp_path):
+    """The reported line is the file's physical line, also after blank lines."""
+    from streams.cohort import CohortError
+    from streams.importers.stanford import read_fitbit_csv
+
+    f = tmp_path / "P1_hr.csv"
+    f.write_text(",user,datetime,heartrate\n0,P1,2020-01-01 00:00:00,60\n\n1,P1,2020-01-01 00:01:00,sixty\n")
+    with pytest.raises(CohortError, match=r"line 4: participant P1: field 'heartrate'"):
+        read_fitbit_csv(f, "P1", "hr")

@@ -88,8 +88,10 @@ def read_fitbit_csv(path: Path, pid: str, kind: str) -> tuple[np.ndarray, np.nda
         width = len(header)
         times: list[str] = []
         vals: list[str] = []
+        lines: list[int] = []
         try:
-            for line, row in enumerate(rd, start=2):
+            for row in rd:
+                line = rd.line_num  # physical line, right after blank lines too
                 if not row:
                     continue
                 if len(row) != width:
@@ -98,6 +100,7 @@ def read_fitbit_csv(path: Path, pid: str, kind: str) -> tuple[np.ndarray, np.nda
                     raise CohortError(f"{path}: line {line}: field 'user': {row[iu][:20]!r} differs from the file's participant {pid}")
                 times.append(row[it])
                 vals.append(row[iv])
+                lines.append(line)
         except (UnicodeDecodeError, csv.Error, *_ZIP_ERRORS) as e:
             raise CohortError(f"{path}: line {rd.line_num}: participant {pid}: unreadable: {str(e)[:120]}") from None
     try:
@@ -107,7 +110,7 @@ def read_fitbit_csv(path: Path, pid: str, kind: str) -> tuple[np.ndarray, np.nda
             try:
                 np.datetime64(s, "s")
             except ValueError:
-                raise CohortError(f"{path}: line {i + 2}: participant {pid}: field 'datetime': not a timestamp: {s[:40]!r}") from None
+                raise CohortError(f"{path}: line {lines[i]}: participant {pid}: field 'datetime': not a timestamp: {s[:40]!r}") from None
         raise
     try:
         v = np.array(vals, dtype=np.float64)
@@ -116,7 +119,7 @@ def read_fitbit_csv(path: Path, pid: str, kind: str) -> tuple[np.ndarray, np.nda
             try:
                 float(s)
             except ValueError:
-                raise CohortError(f"{path}: line {i + 2}: participant {pid}: field {field!r}: not a number: {s[:40]!r}") from None
+                raise CohortError(f"{path}: line {lines[i]}: participant {pid}: field {field!r}: not a number: {s[:40]!r}") from None
         raise
     return t, v
 
@@ -134,7 +137,8 @@ def _label_rows(path: Path, rd: csv.DictReader) -> dict[str, tuple]:
     out = {}
     if not rd.fieldnames or "participant_id" not in rd.fieldnames:
         raise CohortError(f"{path}: line 1: header must contain 'participant_id'")
-    for line, row in enumerate(rd, start=2):
+    for row in rd:
+        line = rd.line_num  # physical line, right after blank lines too
         pid = (row.get("participant_id") or "").strip()
         where = f"{path}: line {line}: participant {pid}"
         out[pid] = (
