@@ -171,3 +171,10 @@ def test_block_usability_equals_window_usability():
     x[2, 1500:1700] = 4.0  # flat run
     x[2, 100:103] = x[2, 99]  # a few repeats
     np.testing.assert_array_equal(usable_windows(x, g), _usable(frames(x, g.win, g.step)))
+
+
+def test_raw_adc_offset_and_baseline_wander_do_not_matter(running):
+    """Raw devices: a huge DC level and wander 20x the pulse (40 s period) in the PPG."""
+    t = np.arange(running.ppg.shape[1]) / running.fs
+    p = running.ppg + 1e5 + 20.0 * np.sin(2 * np.pi * t / 40.0) + 1.0 * t
+    assert _mae(estimate_hr(p, running.acc, running.fs), running.hr_window_bpm) < 3.0

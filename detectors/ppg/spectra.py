@@ -154,6 +154,15 @@ def band_spectrum(fr: np.ndarray, grid: SpectralGrid) -> np.ndarray:
     return sp_fft.rfft(buf, axis=-1)[..., grid.bins[0] : grid.bins[-1] + 1]
 
 
+@lru_cache(maxsize=16)
+def _trend_basis(win: int) -> np.ndarray:
+    """Orthonormal basis (win, 3) of constant, linear and quadratic trends."""
+    t = np.linspace(-1.0, 1.0, win)
+    q, _ = np.linalg.qr(np.stack([np.ones(win), t, t * t], axis=1))
+    q.flags.writeable = False
+    return q
+
+
 def band_spectrum_many(parts: list[np.ndarray], usable: list[np.ndarray], grid: SpectralGrid) -> np.ndarray:
     """:func:`band_spectrum` of several (channels_i, m, win) window sets stacked on channels.
 
@@ -164,13 +173,15 @@ def band_spectrum_many(parts: list[np.ndarray], usable: list[np.ndarray], grid: 
     m, win = parts[0].shape[1], parts[0].shape[2]
     C = sum(p.shape[0] for p in parts)
     buf = np.zeros((C, m, grid.nfft), dtype=np.float32)
+    Q = _trend_basis(win)
     c = 0
     for p, ok in zip(parts, usable, strict=True):
         k = p.shape[0]
         dst = buf[c : c + k, :, :win]
-        np.subtract(p, p.mean(axis=-1, keepdims=True), out=dst, casting="same_kind")
-        if not ok.all():
-            dst[~ok] = 0.0
+        # remove each window's quadratic trend (mean, drift, curvature): baseline
+        # wander far larger than the pulse would otherwise leak into the lowest bins
+        x = p if ok.all() else np.where(ok[..., None], p, 0.0)
+        np.subtract(x, (x @ Q) @ Q.T, out=dst, casting="same_kind")
         c += k
     return sp_fft.rfft(buf, axis=-1)[..., grid.bins[0] : grid.bins[-1] + 1]
 
