@@ -135,12 +135,12 @@ def usable_windows(xd: np.ndarray, grid: SpectralGrid) -> np.ndarray:
     rep = (eq[:, starts + win - 1] - eq[:, starts]) / (win - 1)
     xb = x.reshape(C, nb, step)
     rail = np.zeros((C, m))
-    for ext in (np.max, np.min):
+    for ext, pair in ((np.max, np.maximum), (np.min, np.minimum)):
         be = ext(xb, axis=-1)
         ne = (xb == be[..., None]).sum(axis=-1)
         we = be[:, 0:m].copy()
         for j in range(1, r):
-            we = ext(np.stack([we, be[:, j : j + m]]), axis=0)
+            pair(we, be[:, j : j + m], out=we)
         cnt = np.zeros((C, m))
         for j in range(r):
             cnt += ne[:, j : j + m] * (be[:, j : j + m] == we)
