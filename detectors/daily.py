@@ -128,6 +128,19 @@ def _empty_day(ncol: int) -> np.ndarray:
     return a
 
 
+def _nan_pct_rows(x: np.ndarray, pct: float) -> np.ndarray:
+    """Per-row percentile ignoring NaN (linear interpolation, as np.nanpercentile); NaN for empty rows."""
+    srt = np.sort(x, axis=1)  # NaN last
+    n = np.isfinite(x).sum(axis=1)
+    pos = (np.maximum(n, 1) - 1) * (pct / 100.0)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, np.maximum(n - 1, 0))
+    rows = np.arange(x.shape[0])
+    frac = pos - lo
+    v = srt[rows, lo] * (1 - frac) + srt[rows, hi] * frac
+    return np.where(n > 0, v, np.nan)
+
+
 def features_many(frames: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """Features of D days at once.
 
@@ -177,12 +190,7 @@ def features_many(frames: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray
     hi = EVE + SLEEP_TO_MIN
     wearing = worn | (enmo_n > 0) | (c("temp_n") > 0)
     # sleep is quiet *and* low heart rate: sedentary awake hours have zero steps too
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            hr_cut = np.nanpercentile(hr_min[:, :hi], SLEEP_HR_PCT, axis=1) + SLEEP_HR_MARGIN_BPM
+    hr_cut = _nan_pct_rows(hr_min[:, :hi], SLEEP_HR_PCT) + SLEEP_HR_MARGIN_BPM
     low_hr = ~worn[:, :hi] | (hr_min[:, :hi] <= hr_cut[:, None])
     quiet = zero_step[:, :hi] & wearing[:, :hi] & low_hr
     win_mask = np.zeros((D, FRAME))
