@@ -38,7 +38,7 @@ LGBM_PARAMS = {
     "force_row_wise": True,
 }
 LGBM_ROUNDS = 250
-FOREST_PARAMS = {"n_estimators": 300, "min_samples_leaf": 5, "max_features": "sqrt", "class_weight": None}
+FOREST_PARAMS = {"n_estimators": 200, "min_samples_leaf": 20, "max_features": "sqrt", "max_samples": 0.5, "class_weight": None}
 
 
 def fit_model(kind: str, X: np.ndarray, y: np.ndarray, seed: int = 0, threads: int = 1) -> Any:
