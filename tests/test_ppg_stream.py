@@ -184,3 +184,13 @@ def test_bad_chunks_raise_clear_errors_or_are_gated():
     res = _collect(out) if out else {}
     assert "hr" not in res and "ibi" not in res
     assert np.all(res["enmo"][1] == 0.0)
+
+
+def test_replay_pattern_whole_acc_segment_then_whole_ppg(sim, reference):
+    """The replay driver sends a whole ACC segment, then the whole PPG segment."""
+    from detectors.ppg.stream import RawOperator
+
+    op = RawOperator()
+    out = op.update("acc", T0, FS, sim.acc) + op.update("ppg", T0, FS, sim.ppg) + op.flush()
+    _same(_collect(out), reference)
+    assert op.stats.hr_no_acc == 0

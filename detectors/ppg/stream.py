@@ -37,7 +37,8 @@ PPG/ACC alignment: an HR window uses the ACC only if the ACC has the same rate
 and its samples line up with the PPG's (within 1 % of a sample). A window waits
 for the ACC until the PPG is ``acc_wait_s`` ahead of it; then it is computed
 without motion suppression (a device with no ACC gets HR after that delay).
-Arrival skew larger than ``acc_wait_s`` can therefore change results.
+Arrival skew larger than ``acc_wait_s`` (PPG ahead) or ``acc_buffer_s`` (ACC
+ahead) can therefore change results.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ from detectors.ppg.spectra import decimate, make_grid
 from detectors.ppg.tracker import HRTracker
 from detectors.records import WAVEFORMS
 
-__all__ = ["RawStreamOperator", "StreamStats"]
+__all__ = ["RawStreamOperator", "RawOperator", "StreamStats"]
 
 Out = list[tuple[str, np.ndarray, np.ndarray]]
 
@@ -114,6 +115,11 @@ class RawStreamOperator:
         Extra samples on each side of a block for filters and beat templates.
     acc_wait_s : float
         How long (in PPG event time) an HR window waits for its ACC.
+    acc_buffer_s : float
+        How far the ACC may run ahead of the PPG and still be used (its samples
+        are kept that long): a replay that sends a whole ACC segment before the
+        PPG segment gets the same output as interleaved chunks for segments up
+        to this length.
     min_confidence : float
         HR windows below this tracker confidence are not emitted.
     max_timing_sd_ms : float
@@ -135,6 +141,7 @@ class RawStreamOperator:
         block_s: float = 60.0,
         margin_s: float = 4.0,
         acc_wait_s: float = 120.0,
+        acc_buffer_s: float = 3 * 3600.0,
         min_confidence: float = 0.5,
         max_timing_sd_ms: float = 6.0,
     ):
@@ -144,6 +151,7 @@ class RawStreamOperator:
         self.block_s = float(block_s)
         self.margin_s = float(margin_s)
         self.acc_wait_s = float(acc_wait_s)
+        self.acc_buffer_s = float(acc_buffer_s)
         self.min_confidence = float(min_confidence)
         self.max_timing_sd_ms = float(max_timing_sd_ms)
         self.stats = StreamStats()
@@ -254,7 +262,7 @@ class RawStreamOperator:
             keep = min(int(self._next_sec * a.fs), int((self._next_sblock * self.block_s - self.margin_s) * a.fs))
             # ACC for HR windows: what the PPG still needs, but never more than
             # the wait horizon behind the newest ACC (the PPG may never come)
-            horizon = a.n - int((self.acc_wait_s + self.block_s + 2 * self.margin_s) * a.fs)
+            horizon = a.n - int(max(self.acc_buffer_s, self.acc_wait_s + self.block_s + 2 * self.margin_s) * a.fs)
             need = horizon
             if p is not None and self._grid is not None:
                 t_need = p.t0 + min(self._next_win * self._grid.step_raw / p.fs, self._next_block * self.block_s - self.margin_s)
@@ -435,3 +443,7 @@ class RawStreamOperator:
             if i1 == a.n:
                 break
         return out
+
+
+#: Short name used by the replay driver.
+RawOperator = RawStreamOperator
