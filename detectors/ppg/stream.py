@@ -43,12 +43,12 @@ ahead) can therefore change results.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
 from detectors.ppg.accel import enmo, moving_seconds, step_times
 from detectors.ppg.beats import clean_ibi, detect_beats
+from detectors.ppg.buffers import Segment as _Seg
+from detectors.ppg.buffers import StreamStats
 from detectors.ppg.hr import posterior_to_bpm, window_evidence
 from detectors.ppg.resp import resp_rate
 from detectors.ppg.spectra import decimate, make_grid
@@ -58,46 +58,6 @@ from detectors.records import WAVEFORMS
 __all__ = ["RawStreamOperator", "RawOperator", "StreamStats"]
 
 Out = list[tuple[str, np.ndarray, np.ndarray]]
-
-
-@dataclass
-class StreamStats:
-    chunks: int = 0
-    dropped_overlap: int = 0
-    segments: dict = field(default_factory=lambda: {"ppg": 0, "acc": 0})
-    hr_windows: int = 0
-    hr_no_acc: int = 0
-    hr_gated: int = 0
-    beat_blocks: int = 0
-
-
-class _Seg:
-    """A contiguous run of samples of one kind with a sliding buffer."""
-
-    def __init__(self, t0: float, fs: float, channels: int):
-        self.t0 = t0
-        self.fs = fs
-        self.channels = channels
-        self.buf = np.zeros((channels, 0))
-        self.base = 0  # segment index of buf[:, 0]
-        self.n = 0  # samples received
-
-    @property
-    def end_t(self) -> float:
-        return self.t0 + self.n / self.fs
-
-    def append(self, v: np.ndarray) -> None:
-        self.buf = np.concatenate([self.buf, v], axis=1) if self.buf.size else v.copy()
-        self.n += v.shape[1]
-
-    def get(self, i0: int, i1: int) -> np.ndarray:
-        return self.buf[:, i0 - self.base : i1 - self.base]
-
-    def trim(self, keep_from: int) -> None:
-        k = min(max(0, keep_from - self.base), self.buf.shape[1])
-        if k:
-            self.buf = self.buf[:, k:]
-            self.base += k
 
 
 class RawStreamOperator:
