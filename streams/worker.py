@@ -197,8 +197,9 @@ def create_app(settings: Settings):
     raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
     inputs = app.topic(*INPUT_TOPICS, **raw)
     topics = {name: app.topic(name, **raw) for name in (SCORES, DAILY, ALERTS, POINTS, DEADLETTER, EHR_CONTEXT)}
+    # Key and value serializers are the app's ("raw"): values are our own compressed pickles.
     table = app.Table("participants", default=None, key_type=bytes, value_type=bytes,
-                      key_serializer="raw", value_serializer="raw", partitions=settings.faust.topic_partitions)  # fmt: skip
+                      partitions=settings.faust.topic_partitions)  # fmt: skip
     sink = InfluxSink(settings.influx, settings.spool)
     app.prodromal_engine = engine
     app.prodromal_sink = sink
@@ -254,13 +255,13 @@ def create_app(settings: Settings):
             if not feed.closed and feed.hw and feed.idle_mark != feed.last_wall and now - feed.last_wall > settings.worker.idle_close_s:
                 await topics[EHR_CONTEXT].send(key=key, value=encode_record("prodromal.idle", {"participant": key.decode(), "time": None, "wall": now}))
 
-    @app.on_startup.connect
-    async def _start_sink(app_, **kw):
-        sink.start()
+    @app.task
+    async def _start_sink():
+        sink.start()  # background flush and drain of the spool
 
-    @app.on_shutdown.connect
-    async def _stop_sink(app_, **kw):
-        await asyncio.get_running_loop().run_in_executor(None, sink.close)
+    @app.on_before_shutdown.connect
+    def _stop_sink(app_, **kw):
+        sink.close()
 
     return app
 
