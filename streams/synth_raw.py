@@ -164,7 +164,7 @@ def simulate_raw(
     ibis: list[float] = []
     while beats[-1] < duration_s + 2.0:
         tb = beats[-1]
-        base = 60000.0 / float(hr_fn(np.array([tb]))[0])
+        base = 60000.0 / float(np.atleast_1d(hr_fn(np.array([tb])))[0])
         rsa = rsa_amp * float(resp_wave(tb))
         ibi = max(250.0, base + rsa + rng.normal(0, jitter_sd))
         ibis.append(ibi)
@@ -173,7 +173,7 @@ def simulate_raw(
     ibi_all = np.diff(bt) * 1000.0
     # each sample sees the pulse of its beat and the tail of the previous one
     k = np.clip(np.searchsorted(bt, t, side="right") - 1, 0, bt.size - 1)
-    period = 60.0 / np.asarray(hr_fn(t), dtype=np.float64)
+    period = 60.0 / np.broadcast_to(np.asarray(hr_fn(t), dtype=np.float64), t.shape)
     shape = _pulse(t - bt[k], period) + np.where(k > 0, _pulse(t - bt[np.maximum(k - 1, 0)], period), 0.0)
     resp = resp_wave(t)
     pulse = shape * (1.0 + 0.15 * resp) + 0.25 * resp  # RIAV and RIIV
