@@ -6,6 +6,9 @@ diagnosis date when onset is unknown):
 - illness window: ``[R-7, R+14]``;
 - early detection: the participant's first alert day in ``[R-10, R]``;
   ``early_detection_rate`` = detected early / labelled participants;
+  ``early_detection_rate_with_data`` = detected early / labelled participants
+  with at least one monitored day in ``[R-10, R]`` (a device that was not worn
+  cannot detect);
 - lead time: ``R`` minus the first alert day in ``[R-10, R+7]`` (positive = before
   onset); ``median_lead_days`` and IQR over participants with such an alert;
 - false alert days: alert days outside ``[R-21, R+28]`` (all days for healthy
@@ -83,6 +86,7 @@ def _split(p: ParticipantDays):
 def _figures(parts: list[ParticipantDays], scoring: bool) -> dict:
     labelled = [p for p in parts if p.reference_day is not None]
     detected, leads = 0, []
+    covered = 0  # labelled participants with any monitored day in [R-10, R]
     fa_days, mon_days = 0, 0
     pos, neg = [], []
     for p in parts:
@@ -91,6 +95,7 @@ def _figures(parts: list[ParticipantDays], scoring: bool) -> dict:
         fa_days += int((alert & out).sum())
         mon_days += int(out.sum())
         if rel is not None:
+            covered += bool((p.monitored & (rel >= EARLY[0]) & (rel <= EARLY[1])).any())
             early = alert & (rel >= EARLY[0]) & (rel <= EARLY[1])
             detected += bool(early.any())
             lw = alert & (rel >= LEAD[0]) & (rel <= LEAD[1])
@@ -105,6 +110,8 @@ def _figures(parts: list[ParticipantDays], scoring: bool) -> dict:
         "labelled": len(labelled),
         "detected_early": detected,
         "early_detection_rate": detected / len(labelled) if labelled else None,
+        "labelled_with_data_before_onset": covered,
+        "early_detection_rate_with_data": detected / covered if covered else None,
         "median_lead_days": float(np.median(leads)) if leads else None,
         "lead_days_iqr": [float(np.percentile(leads, 25)), float(np.percentile(leads, 75))] if leads else None,
         "lead_days": leads,
