@@ -247,7 +247,8 @@ def replay_cmd(
         _fail(f"replay: {e}")
     ev = res.evaluation
     if json_out:
-        keys = ("participants", "labelled", "detected_early", "early_detection_rate", "median_lead_days",
+        keys = ("participants", "labelled", "detected_early", "early_detection_rate", "labelled_with_data_before_onset",
+                "early_detection_rate_with_data", "median_lead_days",
                 "false_alert_days_per_month", "auroc", "sens_at_90_spec", "sens_at_95_spec", "lead_days_iqr", "ci95",
                 "detector", "subgroups")
         typer.echo(json.dumps({k: ev.get(k) for k in keys}, indent=2, default=float))
@@ -255,7 +256,8 @@ def replay_cmd(
     typer.echo(f"replayed {res.participants} participants, {res.days} participant-days, {res.samples} samples "
                f"in {res.seconds:.1f} s; {res.alerts} alert days -> {out}")
     typer.echo(f"{detector}: evaluated {ev['participants']} participants ({ev['labelled']} labelled): "
-               f"early detection {ev['detected_early']}/{ev['labelled']} ({_fmt(ev['early_detection_rate'], True)}), "
+               f"early detection {ev['detected_early']}/{ev['labelled']} ({_fmt(ev['early_detection_rate'], True)}; "
+               f"{_fmt(ev.get('early_detection_rate_with_data'), True)} of {ev.get('labelled_with_data_before_onset')} with data), "
                f"median lead {_fmt(ev['median_lead_days'])} days, false alert days/month "
                f"{_fmt(ev['false_alert_days_per_month'])}, AUROC {_fmt(ev['auroc'])}")
 
