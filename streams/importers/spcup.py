@@ -42,12 +42,19 @@ FS = 125.0
 T0 = 1420070400.0  # 2015-01-01T00:00:00Z
 WINDOW_S = 8.0
 STEP_S = 2.0
+#: A TROIKA recording is ~1 MB; anything past this is a wrong file, not a longer recording.
+MAX_FILE_BYTES = 512 * 1024**2
 _REC = re.compile(r"^(DATA_\d+_TYPE\d+|DATA_S\d+_T\d+|TEST_S\d+_T\d+)\.mat$", re.IGNORECASE)
 
 
 def _loadmat(path: Path) -> dict:
     from scipy.io import loadmat  # scipy.io is slow to import; only importers need it
 
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise CohortError(f"{path}: larger than {MAX_FILE_BYTES} bytes: not an SP Cup recording")
+    from streams.importers.mat_guard import check_mat5
+
+    check_mat5(path)  # scipy's reader faults the process (SIGBUS) on some corrupt type fields
     try:
         return loadmat(str(path))
     except Exception as e:  # scipy raises many types for a corrupt file
@@ -79,11 +86,16 @@ def load_recording(path: str | Path, ref_path: str | Path | None = None) -> tupl
     if "sig" not in m:
         raise CohortError(f"{path}: field 'sig' missing")
     try:
+        if np.iscomplexobj(m["sig"]):  # the cast below would drop the imaginary part silently
+            raise TypeError("complex")
         sig = np.asarray(m["sig"], dtype=np.float64)
     except (TypeError, ValueError) as e:
         raise CohortError(f"{path}: field 'sig' is not numeric") from e
     if sig.ndim != 2 or sig.shape[0] not in (5, 6) or sig.shape[1] < int(WINDOW_S * FS):
         raise CohortError(f"{path}: field 'sig' has shape {sig.shape}; expected 6 x N (ECG, PPG1, PPG2, ACCx/y/z) or 5 x N (no ECG), N >= {int(WINDOW_S * FS)}")
+    bad = ~np.isfinite(sig)
+    if bad.any():  # a regular waveform has no slot to drop a sample from; NaN would poison every filter
+        raise CohortError(f"{path}: field 'sig': {int(bad.sum())} non-finite samples (first at column {int(np.argwhere(bad)[0][1]) + 1})")
     off = sig.shape[0] - 5
     ppg, acc = sig[off : off + 2], sig[off + 2 : off + 5]
     ref = None
@@ -95,9 +107,13 @@ def load_recording(path: str | Path, ref_path: str | Path | None = None) -> tupl
         if "BPM0" not in r:
             raise CohortError(f"{ref_path}: field 'BPM0' missing")
         try:
+            if np.iscomplexobj(r["BPM0"]):
+                raise TypeError("complex")
             ref = np.asarray(r["BPM0"], dtype=np.float64).ravel()
         except (TypeError, ValueError) as e:
             raise CohortError(f"{ref_path}: field 'BPM0' is not numeric") from e
+        if not np.all(np.isfinite(ref)):
+            raise CohortError(f"{ref_path}: field 'BPM0': {int((~np.isfinite(ref)).sum())} non-finite values")
     return ppg, acc, ref
 
 
