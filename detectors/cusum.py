@@ -8,8 +8,9 @@ Following the published R code (mwgrassgreen/WearableDetection):
 - hourly residual ``z = (hour mean - c_h) / s_h`` clipped to [-4, 4];
 - ``W_t = max(0, W_{t-1} + z_t - r)`` with ``r = quantile(baseline z, 0.9) / 2``;
 - the p-value of ``W`` after ``k`` hours of a run (``W > 0`` since hour
-  ``k = 0``) is its upper tail among the baseline's own runs at the same length
-  ``k`` (the empirical null of the published code, run length by run length);
+  ``k = 0``) is the share of the baseline's own runs whose maximum over their
+  first ``k + 1`` hours reaches ``W``; a run longer than every baseline run has
+  p = 0 (the empirical null of the published code, run length by run length);
   a *warning* hour has p < ``alpha`` (0.01);
 - days with no warning slide into the baseline; days with a warning do not;
 - *alarm*: a warning run lasting more than 48 h whose maximum comes more than
@@ -63,7 +64,7 @@ class CuSumState:
     warn_max_at: float | None = None
     warn_max: float = -np.inf
     hour_index: int = 0
-    null: list | None = None  # per run length k: sorted baseline W values
+    null: np.ndarray | None = None  # (baseline runs, run length): running max of W
     run_len: int = 0  # hours since the current run (W > 0) began
     warn_run_h: int = 0
     r: float = 0.0
@@ -79,11 +80,9 @@ class CuSum(Detector):
 
     def __init__(self, baseline_days: int = 28, min_baseline_days: int = 21, alpha: float = 0.01,
                  alarm_run_h: int = 48, alarm_peak_after_h: int = 24, min_minutes_per_hour: int = 10,
-                 yellow_run_h: int = 24, reset_after_days: int = 14, max_run_h: int = 96, min_null: int = 20):
+                 yellow_run_h: int = 24, reset_after_days: int = 14):
         self.yellow_run_h = yellow_run_h
         self.reset_after_days = reset_after_days
-        self.max_run_h = max_run_h
-        self.min_null = min_null
         self.baseline_days = baseline_days
         self.min_baseline_days = min_baseline_days
         self.alpha = alpha
@@ -110,20 +109,23 @@ class CuSum(Detector):
         st.null = self._run_null(cusum_path(zb, st.r), np.isfinite(zb))
         st.dirty = False
 
-    def _run_null(self, w: np.ndarray, valid: np.ndarray) -> list:
-        """For each run length k, the sorted W values k hours into the baseline's runs."""
+    def _run_null(self, w: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """Null of the running maximum of W, run length by run length (published code).
+
+        Row j, column k: max of W over the first k+1 hours of baseline run j (NaN
+        where the baseline ends first). Columns span the longest baseline run; a
+        current run longer than that has p = 0.
+        """
         w = w[valid]
-        starts = np.flatnonzero((w > 0) & np.concatenate(([True], w[:-1] <= 0)))
-        null = []
-        for k in range(self.max_run_h):
-            idx = starts + k
-            idx = idx[idx < w.size]
-            if idx.size < self.min_null:
-                break
-            null.append(np.sort(w[idx]))
-        if not null:  # too few runs in the baseline: fall back to all W values
-            null.append(np.sort(w))
-        return null
+        pos = w > 0
+        starts = np.flatnonzero(pos & np.concatenate(([True], ~pos[:-1])))
+        if starts.size == 0:
+            return np.zeros((0, 0))
+        ends = np.flatnonzero(pos & np.concatenate((~pos[1:], [True]))) + 1
+        longest = int((ends - starts).max())
+        idx = starts[:, None] + np.arange(longest)[None, :]
+        vals = np.where(idx < w.size, w[np.minimum(idx, w.size - 1)], np.nan)
+        return np.fmax.accumulate(vals, axis=1)
 
     def _z(self, days: np.ndarray, c: np.ndarray, s: np.ndarray) -> np.ndarray:
         n = days[..., 2]
@@ -133,9 +135,12 @@ class CuSum(Detector):
         return np.where(n >= self.min_minutes, z, np.nan)
 
     def _p1(self, st: CuSumState, w: float, k: int) -> float:
-        null = st.null[min(k, len(st.null) - 1)]
-        i = int(np.searchsorted(null, w, side="left"))
-        return (null.size - i + 1) / (null.size + 1)
+        null = st.null
+        if null.shape[1] == 0 or k >= null.shape[1]:
+            return 0.0  # longer than any run of the baseline
+        col = null[:, k]
+        col = col[np.isfinite(col)]
+        return float(np.mean(col >= w)) if col.size else 0.0
 
     def score_one(self, st: CuSumState, row: DayRow) -> Score:
         hourly = row.rest_hourly
@@ -179,7 +184,7 @@ class CuSum(Detector):
         if (not warned or reset) and np.nansum(hourly[:, 2]) > 0:
             st.base.append(hourly)  # warning-free days slide into the baseline
             st.dirty = True
-        score = float(np.max(-np.log10(p)))
+        score = float(np.max(-np.log10(np.maximum(p, 1e-4))))  # p = 0 (longer than any baseline run) scores 4
         reasons = [f"CuSum W {float(w.max()):.1f}, p {10 ** -score:.3g}, warning for {st.warn_run_h} h"] if level else []
         return Score(score, level, reasons)
 
