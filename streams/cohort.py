@@ -320,9 +320,12 @@ class Cohort:
                     p.ehr[k] = v.upper()[:1]
                     continue
                 try:
-                    p.ehr[k] = float(v)
+                    x = float(v)
                 except ValueError:
                     p.ehr[k] = v
+                    continue
+                if np.isfinite(x):  # nan/inf in an EHR column mean "unknown": left out like an empty cell
+                    p.ehr[k] = x
             out.append(p)
         return out
 
