@@ -196,12 +196,18 @@ def window_evidence(
         # channel's spectrum that a complex (gain and phase) mix of the three
         # ACC axes explains is removed
         Zat = np.ascontiguousarray(Za.transpose(1, 0, 2))  # (m, 3, n_bins)
-        ZaH = Zat.conj()
-        G = (ZaH @ Zat.transpose(0, 2, 1)).astype(np.complex128)  # (m, 3, 3)
-        G += (1e-9 * np.trace(G, axis1=1, axis2=2).real + 1e-30)[:, None, None] * np.eye(3)
-        b = (ZaH @ Zp.transpose(1, 2, 0)).astype(np.complex128)  # (m, 3, C)
-        h = np.linalg.solve(G, b).astype(np.complex64)
-        Zp = Zp - np.einsum("imf,mic->cmf", Za, h)
+        # Gram matrix and right-hand sides in one product per window: (m, 3, 3 + C)
+        R = np.concatenate([Zat, Zp.transpose(1, 0, 2)], axis=1)
+        Gb = (Zat.conj() @ R.transpose(0, 2, 1)).astype(np.complex128)
+        G, b = Gb[:, :, :3], Gb[:, :, 3:]
+        d = np.arange(3)
+        G[:, d, d] += (1e-9 * G[:, d, d].real.sum(axis=1) + 1e-30)[:, None]
+        # closed-form 3x3 solve (adjugate / determinant), vectorised over windows:
+        # rows of the cofactor matrix are cross products of the other two rows
+        cof = np.cross(G[:, [1, 2, 0]], G[:, [2, 0, 1]])
+        det = (G[:, 0] * cof[:, 0]).sum(axis=1)
+        h = ((cof.transpose(0, 2, 1) @ b) / det[:, None, None]).astype(np.complex64)  # (m, 3, C)
+        Zp = Zp - (h.transpose(0, 2, 1) @ Zat).transpose(1, 0, 2)
     pw = Zp.real**2 + Zp.imag**2
     mx = pw.max(axis=-1, keepdims=True)
     mx[mx <= 0] = 1.0

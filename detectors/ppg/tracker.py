@@ -30,16 +30,23 @@ __all__ = ["HRTracker"]
 
 
 @lru_cache(maxsize=32)
-def _transition(freq_bpm: tuple[float, ...], sd_bpm: float) -> tuple[np.ndarray, np.ndarray]:
-    """Row-stochastic Gaussian random-walk matrix (from, to) and its transpose; read-only, cached."""
+def _transition(freq_bpm: tuple[float, ...], sd_bpm: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Gaussian random walk, cached and read-only.
+
+    Returns the row-stochastic matrix ``A`` (from, to), its transpose, and the
+    factors of ``A = diag(inv_rowsum) @ K``: the symmetric kernel ``K`` and
+    ``inv_rowsum``. The factored form lets the forward and the backward
+    recursions share one product with ``K`` (see :meth:`HRTracker.smooth_many`).
+    """
     f = np.asarray(freq_bpm)
     d = (f[:, None] - f[None, :]) / sd_bpm
-    a = np.exp(-0.5 * d * d)
-    a /= a.sum(axis=1, keepdims=True)
+    k = np.exp(-0.5 * d * d)
+    inv = 1.0 / k.sum(axis=1)
+    a = k * inv[:, None]
     at = np.ascontiguousarray(a.T)
-    a.flags.writeable = False
-    at.flags.writeable = False
-    return a, at
+    for x in (a, at, k, inv):
+        x.flags.writeable = False
+    return a, at, k, inv
 
 
 class HRTracker:
@@ -67,7 +74,7 @@ class HRTracker:
         if lag is not None and lag < 0:
             raise ValueError(f"lag must be None or >= 0, got {lag}")
         self.lag = lag
-        self._A, self._AT = _transition(tuple(self.freq_bpm.tolist()), self.sigma_bpm * np.sqrt(self.step_s / 2.0))
+        self._A, self._AT, self._K, self._inv = _transition(tuple(self.freq_bpm.tolist()), self.sigma_bpm * np.sqrt(self.step_s / 2.0))
         self.reset()
 
     def reset(self) -> None:
@@ -121,26 +128,28 @@ class HRTracker:
         P, m, nb = E.shape
         if m == 0:
             return np.zeros((P, 0, nb))
-        # state row per segment: [alpha_k | gamma_j] with alpha_k = (alpha_{k-1} @ A) * E[k]
-        # and gamma_j = (gamma_{j+1} @ A.T) * E[j] (gamma_j = E[j] * beta_j, run from the
-        # end): one product with the block-diagonal [[A, 0], [0, A.T]] advances both
-        BD = np.zeros((2 * nb, 2 * nb))
-        BD[:nb, :nb] = self._A
-        BD[nb:, nb:] = self._AT
-        E2 = np.concatenate([E, E[:, ::-1]], axis=2).transpose(1, 0, 2).copy()  # (m, P, 2 nb)
-        R = np.empty((m, P, 2 * nb))
-        R[0, :, :nb] = (self._alpha @ self._A) * E[:, 0]
-        R[0, :, nb:] = E[:, m - 1]
-        buf = np.empty((P, 2 * nb))
+        # With A = diag(w) K (K symmetric, w = 1 / row sums), the forward message
+        # alpha_k = (alpha_{k-1} @ A) * E[k] scaled as a_k = alpha_k * w obeys
+        # a_k = (a_{k-1} @ K) * (w * E[k]), and gamma_j = E[j] * beta_j (run from
+        # the end) obeys gamma_j = (gamma_{j+1} @ A.T) * E[j] = (gamma_{j+1} @ K) * (w * E[j]).
+        # Both directions are rows of one (2 P, n_bins) state advanced by one
+        # product with K per step (the backward recursion does not depend on the
+        # forward one).
+        K, w = self._K, self._inv
+        E2 = np.concatenate([E, E[:, ::-1]], axis=0).transpose(1, 0, 2) * w  # (m, 2 P, nb)
+        R = np.empty((m, 2 * P, nb))
+        R[0, :P] = (self._alpha @ self._A) * E[:, 0] * w
+        R[0, P:] = E[:, m - 1]
+        buf = np.empty((2 * P, nb))
         for k in range(1, m):
-            np.dot(R[k - 1], BD, out=buf)
+            np.dot(R[k - 1], K, out=buf)
             np.multiply(buf, E2[k], out=R[k])
             if not k & 7:  # rescale now and then: evidence >= floor bounds the decay
                 R[k] /= R[k].max(axis=-1, keepdims=True)
-        alpha = R[:, :, :nb].transpose(1, 0, 2)
-        gamma = R[::-1, :, nb:].transpose(1, 0, 2)
-        post = alpha.copy()
-        post[:, :-1] *= gamma[:, 1:] @ self._AT  # beta_k = A @ gamma_{k+1}
+        post = R[:, :P].transpose(1, 0, 2).copy()  # a_k = alpha_k * w
+        # posterior_k = alpha_k * beta_k, beta_k = A @ gamma_{k+1} = w * (gamma_{k+1} @ K)
+        post[:, :-1] *= R[-2::-1, P:].transpose(1, 0, 2) @ K
+        post[:, -1] /= w
         post /= post.sum(axis=-1, keepdims=True)
         self.reset()
         return post
