@@ -193,6 +193,9 @@ class ParticipantFeed:
             self.cutoff = cut
         if not items:
             return []
+        # Earliest-starting kind first: the epoch operator anchors its first minute on the first
+        # samples it sees, so a kind starting earlier but added later would count as late.
+        items.sort(key=lambda it: float(it[1][0]))
         self.stats.released += sum(t.size for _, t, _ in items)
         out = self.monitor.update_many(items)
         self.stats.days += len(out)

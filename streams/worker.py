@@ -28,6 +28,7 @@ import asyncio
 import base64
 import logging
 import math
+import os
 import pickle
 import time as _time
 import zlib
@@ -80,16 +81,32 @@ class Engine:
 
         return lambda offset: ParticipantMonitor(pid, self.detector, self.policy, utc_offset_s=offset)
 
-    @staticmethod
-    def dumps(feed) -> bytes:
-        return zlib.compress(pickle.dumps(feed, protocol=pickle.HIGHEST_PROTOCOL), 1)
+    # Table values: 8 random bytes naming this version of the state, then zlib(pickle(feed)).
+    # A worker keeps the feeds it wrote in memory and reuses one while the table still holds that
+    # version; after a rebalance or recovery the version differs and the state is unpickled.
+    _cache: dict[str, tuple[bytes, Any]]
+
+    def dumps(self, feed) -> bytes:
+        tag = os.urandom(8)
+        self._cache_put(feed.participant_id, tag, feed)
+        return tag + zlib.compress(pickle.dumps(feed, protocol=pickle.HIGHEST_PROTOCOL), 1)
+
+    def _cache_put(self, pid: str, tag: bytes, feed) -> None:
+        if not hasattr(self, "_cache"):
+            self._cache = {}
+        if len(self._cache) > 100_000:
+            self._cache.clear()
+        self._cache[pid] = (tag, feed)
 
     def loads(self, data: bytes | None, pid: str):
         from streams.feed import ParticipantFeed
 
         if data is None:
-            return ParticipantFeed(pid)
-        feed = pickle.loads(zlib.decompress(data))
+            return ParticipantFeed(pid, stale_after_s=self.settings.worker.idle_close_s)
+        hit = getattr(self, "_cache", {}).get(pid)
+        if hit is not None and hit[0] == data[:8]:
+            return hit[1]
+        feed = pickle.loads(zlib.decompress(data[8:]))
         if feed.monitor is not None:
             feed.monitor.bind(self.detector, self.policy)
         return feed
@@ -138,7 +155,11 @@ class Engine:
             kind, kinds = rec.get("kind"), rec.get("kinds")
             if not isinstance(kind, str) or not isinstance(kinds, list) or not all(isinstance(k, str) for k in kinds):
                 raise CodecError("end marker: fields 'kind' (string) and 'kinds' (list of strings) required")
-            return pid, feed, feed.on_end(kind, kinds, self.new_monitor(pid))
+            results = feed.on_end(kind, kinds, self.new_monitor(pid))
+            if feed.closed:  # counts only: no health values in logs
+                ep = getattr(feed.monitor.features.epochs, "stats", None)
+                log.info("participant %s recording ended: %s; epochs %s", pid, feed.stats, ep)
+            return pid, feed, results
         if schema == "prodromal.idle":
             if feed.closed or feed.idle_mark == feed.last_wall:
                 return pid, feed, []
@@ -207,10 +228,18 @@ def create_app(settings: Settings):
     def _table_feed(pid: str):
         return engine.loads(table.get(pid.encode()), pid)
 
+    last_offset: dict[tuple[str, int], int] = {}
+
     @app.agent(inputs)
     async def process(stream):
         async for event in stream.events():
             msg = event.message
+            tp = (msg.topic, msg.partition)
+            prev = last_offset.get(tp)
+            if prev is not None and msg.offset != prev + 1:
+                log.info("%s[%s]: offset %s after %s (%s)", msg.topic, msg.partition, msg.offset, prev,
+                         "redelivery" if msg.offset <= prev else "gap")  # fmt: skip
+            last_offset[tp] = msg.offset
             value = event.value if isinstance(event.value, bytes) else bytes(event.value or b"")
             try:
                 pid, feed, results = engine.handle(msg.topic, event.key, value, _table_feed)

@@ -40,7 +40,7 @@ def expected(cohort, tmp_path_factory):
 
 def _produce(broker, cohort):
     kafka = load_settings(env={}, overrides={"kafka.broker": broker.url}).kafka
-    return produce(cohort, kafka, chunk_s=6 * 3600)
+    return produce(cohort, kafka, chunk_s=86400)
 
 
 def _settled(influx, expected):
