@@ -32,6 +32,7 @@ import os
 import pickle
 import time as _time
 import zlib
+from typing import Any
 
 from streams.codec import CodecError, Decoder, decode_record, encode_record
 from streams.settings import Settings
