@@ -42,6 +42,10 @@ METHODS = ("smooth", "online", "causal")
 MAX_REPEAT_FRACTION = 0.2
 #: ACC band RMS (g) at which ``motion`` is 0.5.
 MOTION_REF_G = 0.05
+# index grids of the cofactors of a 3x3 matrix: cof[i, j] = G[i1, j1] G[i2, j2] - G[i1, j2] G[i2, j1]
+# with i1, i2 = (i + 1) % 3, (i + 2) % 3 and the same for j (rows of cof are cross products of rows)
+_I1 = np.array([[1, 2, 0]]).T
+_I2 = np.array([[2, 0, 1]]).T
 
 
 @dataclass
@@ -148,6 +152,14 @@ def usable_windows(xd: np.ndarray, grid: SpectralGrid) -> np.ndarray:
     return finite & (rep <= MAX_REPEAT_FRACTION) & (rail <= MAX_REPEAT_FRACTION)
 
 
+def _usable_split(pd: np.ndarray, ad: np.ndarray | None, grid: SpectralGrid) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`usable_windows` of PPG and ACC in one call (its cost is mostly per call)."""
+    if ad is None:
+        return usable_windows(pd, grid), None
+    u = usable_windows(np.concatenate([pd, ad]), grid)
+    return u[: pd.shape[0]], u[pd.shape[0] :]
+
+
 def window_evidence(
     ppg_fr: np.ndarray,
     acc_fr: np.ndarray | None,
@@ -178,8 +190,8 @@ def window_evidence(
     if acc_fr is not None:
         aok = (_usable(acc_fr) if acc_usable is None else acc_usable).all(axis=0)
         parts.append(acc_fr)
-        oks.append(np.broadcast_to(aok, (3, aok.size)))
-    # one FFT call for every channel: fewer, larger batches are faster
+        oks.append(np.stack([aok, aok, aok]))
+    # one spectral product for every channel: fewer, larger batches are faster
     Z = band_spectrum_many(parts, oks, grid)
     n_ok = ok.sum(axis=0)
     ppg_ok = n_ok > 0
@@ -188,10 +200,6 @@ def window_evidence(
     Zp = Z[:C]
     if acc_fr is not None:
         Za = Z[C:]  # (3, m, n_bins) complex64
-        apow = (Za.real**2 + Za.imag**2).sum(axis=(0, 2), dtype=np.float64)
-        # mean square ACC in the band (g^2), from Parseval on the zero-padded FFT
-        band_ms = apow * 2.0 / (grid.win * grid.nfft)
-        motion = band_ms / (band_ms + MOTION_REF_G**2)
         # least-squares noise cancellation: per window, the part of each PPG
         # channel's spectrum that a complex (gain and phase) mix of the three
         # ACC axes explains is removed
@@ -201,10 +209,14 @@ def window_evidence(
         Gb = (Zat.conj() @ R.transpose(0, 2, 1)).astype(np.complex128)
         G, b = Gb[:, :, :3], Gb[:, :, 3:]
         d = np.arange(3)
-        G[:, d, d] += (1e-9 * G[:, d, d].real.sum(axis=1) + 1e-30)[:, None]
+        apow = G[:, d, d].real.sum(axis=1)  # band power of the three axes
+        # mean square ACC in the band (g^2), from Parseval on the zero-padded DFT
+        band_ms = apow * 2.0 / (grid.win * grid.nfft)
+        motion = band_ms / (band_ms + MOTION_REF_G**2)
+        G[:, d, d] += (1e-9 * apow + 1e-30)[:, None]
         # closed-form 3x3 solve (adjugate / determinant), vectorised over windows:
         # rows of the cofactor matrix are cross products of the other two rows
-        cof = np.cross(G[:, [1, 2, 0]], G[:, [2, 0, 1]])
+        cof = G[:, _I1, _I1.T] * G[:, _I2, _I2.T] - G[:, _I1, _I2.T] * G[:, _I2, _I1.T]
         det = (G[:, 0] * cof[:, 0]).sum(axis=1)
         h = ((cof.transpose(0, 2, 1) @ b) / det[:, None, None]).astype(np.complex64)  # (m, 3, C)
         Zp = Zp - (h.transpose(0, 2, 1) @ Zat).transpose(1, 0, 2)
@@ -286,7 +298,8 @@ def estimate_hr_detailed(
         return HRResult(z, z.copy(), z.copy(), np.zeros(0, bool), z.copy())
     ad = decimate(a, grid.q) if a is not None else None
     af = frames(ad, grid.win, grid.step) if ad is not None else None
-    spec, ok, motion = window_evidence(pf, af, grid, usable_windows(pd, grid), usable_windows(ad, grid) if ad is not None else None)
+    pu, au = _usable_split(pd, ad, grid)
+    spec, ok, motion = window_evidence(pf, af, grid, pu, au)
     lag = {"smooth": None, "causal": 0, "online": max(1, int(round(lag_s / step_s)))}[method]
     tr = HRTracker(grid.freq_bpm, step_s=step_s, sigma_bpm=sigma_bpm, lag=lag)
     if lag is None:
@@ -352,12 +365,15 @@ def estimate_hr_many(
         pd = [decimate(checked[i][0], grid.q) for i in idx]
         pf = [frames(x, grid.win, grid.step) for x in pd]
         ms = [f.shape[1] for f in pf]
-        pu = np.concatenate([usable_windows(x, grid) for x in pd], axis=1)
         af = au = None
         if has_acc:
             ad = [decimate(checked[i][1], grid.q) for i in idx]
             af = np.concatenate([frames(x, grid.win, grid.step) for x in ad], axis=1)
-            au = np.concatenate([usable_windows(x, grid) for x in ad], axis=1)
+            us = [_usable_split(x, y, grid) for x, y in zip(pd, ad, strict=True)]
+            pu = np.concatenate([u[0] for u in us], axis=1)
+            au = np.concatenate([u[1] for u in us], axis=1)
+        else:
+            pu = np.concatenate([usable_windows(x, grid) for x in pd], axis=1)
         spec, ok, motion = window_evidence(np.concatenate(pf, axis=1), af, grid, pu, au)
         ev = tr.evidence(spec)
         mmax = max(ms)
