@@ -30,6 +30,13 @@ SECRETS = {
 FORBIDDEN = [HR_SENTINEL, ONSET.isoformat(), DIAG.isoformat(), *SECRETS.values()]
 
 
+@pytest.fixture(autouse=True)
+def _restore_root_level():
+    level = logging.getLogger().level
+    yield
+    logging.getLogger().setLevel(level)
+
+
 @pytest.fixture
 def secret_env(monkeypatch):
     for k, v in SECRETS.items():
