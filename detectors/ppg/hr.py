@@ -361,32 +361,31 @@ def estimate_hr_many(
     for i, (p, a) in enumerate(checked):
         groups.setdefault((p.shape[0], a is not None), []).append(i)
     tr = HRTracker(grid.freq_bpm, step_s=step_s, sigma_bpm=sigma_bpm)
-    for (_, has_acc), idx in groups.items():
-        pd = [decimate(checked[i][0], grid.q) for i in idx]
-        pf = [frames(x, grid.win, grid.step) for x in pd]
-        ms = [f.shape[1] for f in pf]
-        af = au = None
-        if has_acc:
-            ad = [decimate(checked[i][1], grid.q) for i in idx]
-            af = np.concatenate([frames(x, grid.win, grid.step) for x in ad], axis=1)
-            us = [_usable_split(x, y, grid) for x, y in zip(pd, ad, strict=True)]
-            pu = np.concatenate([u[0] for u in us], axis=1)
-            au = np.concatenate([u[1] for u in us], axis=1)
-        else:
-            pu = np.concatenate([usable_windows(x, grid) for x in pd], axis=1)
-        spec, ok, motion = window_evidence(np.concatenate(pf, axis=1), af, grid, pu, au)
-        ev = tr.evidence(spec)
+    nb = grid.freq_bpm.size
+    for idx in groups.values():
+        # spectra per recording (concatenating the overlapping frames would copy
+        # every sample four times); the trackers and read-outs run once for all
+        res = []
+        for i in idx:
+            p, a = checked[i]
+            pd = decimate(p, grid.q)
+            ad = decimate(a, grid.q) if a is not None else None
+            pu, au = _usable_split(pd, ad, grid)
+            af = frames(ad, grid.win, grid.step) if ad is not None else None
+            res.append(window_evidence(frames(pd, grid.win, grid.step), af, grid, pu, au))
+        ms = [r[0].shape[0] for r in res]
         mmax = max(ms)
-        E = np.ones((len(idx), mmax, grid.freq_bpm.size))
-        cut = np.concatenate(([0], np.cumsum(ms)))
+        E = np.ones((len(idx), mmax, nb))
         for j, m in enumerate(ms):
-            E[j, :m] = ev[cut[j] : cut[j + 1]]
-        post = tr.smooth_many(E)
+            E[j, :m] = tr.evidence(res[j][0]) if m else 0.0
+        post = tr.smooth_many(E) if mmax else E
+        bpm_all, conf_all = posterior_to_bpm(post.reshape(-1, nb), grid.freq_bpm)
         for j, i in enumerate(idx):
             m = ms[j]
-            bpm, conf = posterior_to_bpm(post[j, :m], grid.freq_bpm)
-            o = ok[cut[j] : cut[j + 1]]
+            bpm = bpm_all[j * mmax : j * mmax + m]
+            conf = conf_all[j * mmax : j * mmax + m]
+            o = res[j][1]
             bpm[~o] = np.nan
             conf[~o] = 0.0
-            out[i] = HRResult(np.arange(m) * float(step_s), bpm, conf, o, motion[cut[j] : cut[j + 1]])
+            out[i] = HRResult(np.arange(m) * float(step_s), bpm, conf, o, res[j][2])
     return out  # type: ignore[return-value]

@@ -214,7 +214,7 @@ def band_spectrum_many(parts: list[np.ndarray], usable: list[np.ndarray], grid: 
         # a zero second row keeps one window's spectrum bit-identical to the same
         # window computed in a batch (the streaming operator relies on it)
         rows = np.concatenate([rows, np.zeros_like(rows)])
-    return (rows @ M)[: C * m].view(np.complex64).reshape(C, m, -1)
+    return (rows @ M)[: C * m].view(np.complex64).reshape(C, m, M.shape[1] // 2)
 
 
 def band_power(fr: np.ndarray, grid: SpectralGrid) -> np.ndarray:

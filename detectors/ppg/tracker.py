@@ -96,18 +96,24 @@ class HRTracker:
         return e + self.floor
 
     def _backward(self, n_out: int) -> np.ndarray:
+        """Smoothed posteriors of the first ``n_out`` pending windows."""
         E = np.asarray(self._E)
-        post = np.asarray(self._alphas)  # filtered; multiplied in place by backward messages
-        m = post.shape[0]
+        alphas = np.asarray(self._alphas)  # filtered
+        m = E.shape[0]
         A = self._A
-        beta = np.ones(self.freq_bpm.size)
+        # backward messages in place, two calls per step; only the released
+        # windows' posteriors are formed
+        B = np.empty_like(alphas)
+        B[m - 1] = 1.0
+        tmp = np.empty(self.freq_bpm.size)
         for k in range(m - 2, -1, -1):
-            beta = A @ (E[k + 1] * beta)
+            np.multiply(E[k + 1], B[k + 1], out=tmp)
+            np.dot(A, tmp, out=B[k])
             if not k & 7:  # rescale now and then: evidence >= floor bounds the decay
-                beta *= 1.0 / beta.sum()
-            post[k] *= beta
+                B[k] *= 1.0 / B[k].sum()
+        post = alphas[:n_out] * B[:n_out]
         post /= post.sum(axis=1, keepdims=True)
-        return post[:n_out]
+        return post
 
     def smooth(self, evidence: np.ndarray) -> np.ndarray:
         """Forward-backward posteriors of a whole segment at once (``lag=None`` semantics)."""
