@@ -129,11 +129,14 @@ def usable_windows(xd: np.ndarray, grid: SpectralGrid) -> np.ndarray:
     r = win // step
     nb = m + r - 1
     fin = np.isfinite(xd[:, : nb * step])
-    x = xd[:, : nb * step] if fin.all() else np.where(fin, xd[:, : nb * step], 0.0)
     finite = np.ones((C, m), dtype=bool)
-    fb = fin.reshape(C, nb, step).all(axis=-1)
-    for j in range(r):
-        finite &= fb[:, j : j + m]
+    if fin.all():  # the usual case: no per-block test needed
+        x = xd[:, : nb * step]
+    else:
+        x = np.where(fin, xd[:, : nb * step], 0.0)
+        fb = fin.reshape(C, nb, step).all(axis=-1)
+        for j in range(r):
+            finite &= fb[:, j : j + m]
     eq = np.concatenate([np.zeros((C, 1), dtype=np.int64), np.cumsum(x[:, 1:] == x[:, :-1], axis=1)], axis=1)
     starts = np.arange(m) * step
     rep = (eq[:, starts + win - 1] - eq[:, starts]) / (win - 1)
