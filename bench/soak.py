@@ -193,8 +193,12 @@ def main() -> int:
           f"{st.messages if st else 0} messages, {st.samples if st else 0} samples "
           f"({(st.samples / soak_s) if st else 0:,.0f} samples/s paced)" + (f"; produce error: {box['error']}" if "error" in box else ""))
     if mem:
-        print(f"memory (stable worker RSS): {mem[0][1]:.0f} MB at start, {q[0] if q else float('nan'):.0f} MB at 25 %, "
-              f"{mem[-1][1]:.0f} MB at end; growth over the last 75 %: {growth:+.1f} MB")
+        def at(frac):
+            return next((m for t, m in mem if t >= frac * soak_s), mem[-1][1])
+
+        print(f"memory (stable worker RSS, MB): start {mem[0][1]:.0f}, 25 % {at(0.25):.0f}, 50 % {at(0.5):.0f}, "
+              f"75 % {at(0.75):.0f}, end {mem[-1][1]:.0f}; growth over the last 75 %: {growth:+.1f} MB, "
+              f"over the last 50 %: {mem[-1][1] - at(0.5):+.1f} MB")
     out = ROOT / "artifacts" / "soak_summary.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"runs": runs, "lost": lost, "duplicated": dup, "wrong": wrong, "settled": settled,
