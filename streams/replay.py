@@ -135,7 +135,8 @@ class ReplayResult:
     run: dict = field(default_factory=dict)
 
 
-_SCORE_COLS = ["participant_id", "date", "day_start", "score", "raw_level", "level", "level_name", "suppressed"]
+_SCORE_COLS = ["participant_id", "date", "day_start", "score", "raw_level", "level", "level_name", "suppressed",
+               "modalities"]
 
 
 class _Outputs:
@@ -163,7 +164,8 @@ class _Outputs:
             pid = self.pseudonym(r.row.participant_id) if self.pseudonym else r.row.participant_id
             d = r.row.date.isoformat()
             self.ws.writerow([pid, d, int(r.row.day_start), _num(r.score.score), r.decision.raw_level,
-                              r.decision.level, LEVEL_NAMES[r.decision.level], int(r.decision.suppressed)])
+                              r.decision.level, LEVEL_NAMES[r.decision.level], int(r.decision.suppressed),
+                              "+".join(r.score.modalities)])
             if r.decision.level > 0:
                 self.alerts += 1
                 self.wa.writerow([pid, d, LEVEL_NAMES[r.decision.level], _num(r.score.score), "; ".join(r.score.reasons)])

@@ -129,7 +129,8 @@ def day_lines(cohort: str, model: str, result, threshold: float | None = None, p
     out = [
         _DAILY.line("daily", tags, values, ts),
         line_protocol("score", {**tags, "model": model},
-                      {"score": float(s.score), "level": int(dec.level), "threshold": threshold}, ts),
+                      {"score": float(s.score), "level": int(dec.level), "threshold": threshold,
+                       "modalities": "+".join(s.modalities)}, ts),
     ]
     if dec.level > 0:
         out.append(line_protocol(
