@@ -19,7 +19,9 @@ overall, for
 
 all on the reference's windows (8 s, step 2 s). Throughput is measured on one
 core (thread pools set to 1 before numpy loads): recording samples (time points,
-all channels together) processed per second, best of ``--repeat`` passes, with the
+all channels together) processed per second of CPU time (``time.process_time``: on
+a shared machine, wall time also counts the slices other jobs get, which made
+wall-clock ratios vary by 2x between runs), best of ``--repeat`` passes, with the
 ratio to neurokit2 and the multiple of real time (125 Hz).
 
 HRV and respiration: simulated 5-minute waveforms (:func:`streams.synth_raw.simulate_raw`,
@@ -162,7 +164,7 @@ def bench_hr(recs, repeat: int) -> None:
         print(f"{label:<16}" + "".join(f"{np.nanmean(np.concatenate(errs[m][sl])):>13.2f}" for m in METHODS))
     # throughput
     total = sum(p.shape[1] for _, p, _, _ in recs)
-    print(f"\nThroughput, one core, {len(recs)} recordings, {total} samples ({total / FS / 60:.1f} min) per pass, best of {repeat}")
+    print(f"\nThroughput, one core, CPU time, {len(recs)} recordings, {total} samples ({total / FS / 60:.1f} min) per pass, best of {repeat}")
     # methods take turns within each pass, so load from other processes hits all alike
     pairs = [(ppg, acc) for _, ppg, acc, _ in recs]
     runners = {m: (lambda fn=fn: [fn(ppg, acc, FS) for ppg, acc in pairs]) for m, fn in METHODS.items()}
@@ -170,11 +172,11 @@ def bench_hr(recs, repeat: int) -> None:
     best = dict.fromkeys(runners, np.inf)
     for _ in range(repeat):
         for m, run in runners.items():
-            t = time.perf_counter()
+            t = time.process_time()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 run()
-            best[m] = min(best[m], time.perf_counter() - t)
+            best[m] = min(best[m], time.process_time() - t)
     res = {m: total / b for m, b in best.items()}
     many = estimate_hr_many(pairs, FS)
     e_many = np.concatenate([np.abs(r.hr_bpm[: ref.size] - ref) for r, (_, _, _, ref) in zip(many, recs, strict=True)])
@@ -193,7 +195,7 @@ def bench_stream(recs) -> None:
     from detectors.ppg.stream import RawStreamOperator
 
     total = 0
-    t = time.perf_counter()
+    t = time.process_time()
     for _, ppg, acc, _ in recs:
         op = RawStreamOperator()
         n = ppg.shape[1]
@@ -203,7 +205,7 @@ def bench_stream(recs) -> None:
             op.update("acc", 1e9 + i / FS, FS, acc[:, i : i + c])
         op.flush()
         total += n
-    dt = time.perf_counter() - t
+    dt = time.process_time() - t
     print(f"{'stream (all)':<14}{total / dt:>14.3e}{'':>13}{total / dt / FS:>13.0f}   (RawStreamOperator: hr+ibi+resp+enmo+steps, 10 s chunks)")
 
 
