@@ -58,6 +58,7 @@ def main() -> int:
     ap.add_argument("--days", type=int, default=60)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--settle", type=float, default=240.0, help="max seconds to wait for alerts after the soak")
+    ap.add_argument("--keep", action="store_true", help="keep the work folder (logs, spools) for inspection")
     a = ap.parse_args()
 
     from faultproxy import FaultProxy
@@ -176,6 +177,10 @@ def main() -> int:
         adapter.stop()
         influxd.stop()
         broker.stop()
+        if not a.keep:
+            import shutil
+
+            shutil.rmtree(work, ignore_errors=True)
 
     st = box.get("stats")
     lost = len(expected - set(got))
