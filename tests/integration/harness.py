@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from services import InfluxD, Tansu, V2Adapter
+from services import InfluxD, Tansu, V2Adapter, _die_with_parent
 
 from streams.settings import TANSU_FAUST
 from streams.topics import TOPICS
@@ -55,7 +55,7 @@ class WorkerProc:
         fh = open(self.log, "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker", "--loglevel", "info"], cwd=REPO,
                                      env=env, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     start_new_session=True)  # fmt: skip
+                                     start_new_session=True, preexec_fn=_die_with_parent)  # fmt: skip
         fh.close()
 
     def wait_ready(self, timeout: float = 60) -> None:
