@@ -230,8 +230,10 @@ def test_broker_restart_during_replay(fresh_broker, influx, cohort, expected, tm
         w.wait_ready()
         t, box = _produce_in_thread(cohort, fresh_broker, seconds=20)
         time.sleep(6)
+        assert t.is_alive(), "the restart must land mid-replay (produce finished too early)"
         fresh_broker.stop()
         t.join(120)
+        assert "error" in box, "publishing was cut by the broker going away"
         time.sleep(3)
         fresh_broker.start()  # same port, empty log
         create_topics(fresh_broker)
