@@ -13,9 +13,12 @@ segments oldest first and deletes each once accepted. A batch InfluxDB refuses a
 (400, 422) would be refused forever: it is moved to ``rejected-*.lp`` with an error log, never
 retried in a loop.
 
-The spool is bounded (``spool.max_bytes``): when full, or when the disk is full, new points are
-dropped and counted (``stats.dropped``) and an ERROR alarm is logged once per episode naming the
-spool directory; ``stats.spool_full`` says so for a health check.
+The spool is bounded (``spool.max_bytes``): when full, or when the disk is full, an ERROR alarm is
+logged once per episode naming the spool directory and ``stats.spool_full`` says so for a health
+check; with ``spool.when_full = "drop"`` (default) new points are dropped and counted
+(``stats.dropped``); with ``"wait"`` the batch is held and the caller blocks, retrying the drain,
+until the spool has room (or the sink closes): the worker's sink agent then does not acknowledge
+the points message, so Kafka keeps the points and nothing is lost.
 
 Idempotency: a point is identified by measurement, tag set and timestamp; writing it again
 overwrites its fields. Re-sending a segment after a partial failure, or at-least-once redelivery
@@ -162,6 +165,7 @@ class InfluxSink:
         self.stats = SinkStats()
         self._sleep = sleep
         self._spool = _Spool(spool)
+        self._wait_when_full = getattr(spool, "when_full", "drop") == "wait"
         self._buf: list[str] = []
         self._buf_lock = threading.Lock()  # held for microseconds: write() never waits on I/O
         self._io = threading.RLock()  # serialises flush/drain (network and spool I/O)
@@ -331,21 +335,48 @@ class InfluxSink:
         self._backoff = min(self._backoff * 2, self.cfg.max_retry_delay_ms / 1000)
 
     def _to_spool(self, batch: list[str]) -> None:
-        try:
-            self._spool.append(batch)
-        except OSError as e:
-            self.stats.dropped += len(batch)
-            self.stats.spool_full = True
-            if not self._alarmed:
-                why = "disk full" if e.errno == errno.ENOSPC and "bound" not in str(e) else str(e.strerror or e)
-                log.error(
-                    "ALARM: spool %s cannot take more points (%s): dropping points until InfluxDB "
-                    "is back and the spool drains; see stats.dropped", self._spool.dir, why,
-                )  # fmt: skip
-                self._alarmed = True
-            return
+        delay = self.cfg.retry_interval_ms / 1000
+        while True:
+            try:
+                self._spool.append(batch)
+                break
+            except OSError as e:
+                # "wait" needs somewhere to drain to, and gives up when the sink closes (the
+                # caller's message is then not acknowledged and comes again)
+                if not (self._wait_when_full and self.cfg.url is not None and not self._stop.is_set()):
+                    self._drop(batch, e)
+                    return
+                self._alarm(e)
+                if self._stop.wait(delay):
+                    continue
+                delay = min(delay * 2, self.cfg.max_retry_delay_ms / 1000)
+                self._degraded_until = 0.0
+                if self.drain():  # nothing spooled ahead of this batch (any more): try it directly
+                    status = self._send(batch, retries=0)
+                    if status == "ok":
+                        self.stats.written += len(batch)
+                        return
+                    if status == "rejected":
+                        self._reject(batch)
+                        return
         self.stats.spooled += len(batch)
         self.stats.spool_bytes = self._spool.size()
+
+    def _drop(self, batch: list[str], e: OSError) -> None:
+        self.stats.dropped += len(batch)
+        self._alarm(e)
+
+    def _alarm(self, e: OSError) -> None:
+        self.stats.spool_full = True
+        if not self._alarmed:
+            why = "disk full" if e.errno == errno.ENOSPC and "bound" not in str(e) else str(e.strerror or e)
+            action = ("holding new points (writers wait, nothing is dropped)" if self._wait_when_full and self.cfg.url
+                      else "dropping points; see stats.dropped")  # fmt: skip
+            log.error(
+                "ALARM: spool %s cannot take more points (%s): %s until InfluxDB is back and the "
+                "spool drains", self._spool.dir, why, action,
+            )  # fmt: skip
+            self._alarmed = True
 
     def _reject(self, batch: list[str]) -> None:
         self.stats.rejected += len(batch)

@@ -259,6 +259,10 @@ class SpoolSettings(_Section):
     dir: Path = Path("var/spool")
     max_bytes: int = Field(512 * 1024 * 1024, ge=1024)
     segment_bytes: int = Field(4 * 1024 * 1024, ge=256)
+    #: When the spool is full (bound or disk): "drop" points (counted, alarmed) or "wait": hold the
+    #: batch, alarm, retry draining, and block the caller (the worker's sink agent does not
+    #: acknowledge, so Kafka keeps the points: nothing lost).
+    when_full: Literal["drop", "wait"] = "drop"
 
 
 class PrivacySettings(_Section):
