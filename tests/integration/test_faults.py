@@ -6,9 +6,10 @@ undisturbed in-process replay of the same cohort: same set, none duplicated. Inf
 injected by :class:`faultproxy.FaultProxy` between the worker and the adapter (down = connection
 reset, slow = longer than the client timeout, errors = HTTP 503/500).
 
-Spool full and disk full are the sink's documented loss path (points dropped and counted, one
-ALARM line per episode): those tests check the alarm, that the stream keeps going, and that no
-wrong or duplicated alert is written; see docs/guarantees.md.
+Spool full and disk full run with both ``spool.when_full`` policies: ``wait`` (backpressure: the
+sink holds the batch, the points stay in Kafka, nothing is lost: the alerts equal the replay's) and
+``drop`` (the documented loss path: points dropped and counted, one ALARM line per episode; the
+tests check the alarm, that the stream goes on and that no wrong or duplicated alert is written).
 """
 
 from __future__ import annotations
@@ -247,11 +248,12 @@ def test_broker_restart_during_replay(fresh_broker, influx, cohort, expected, tm
 # ---- bounded spool full, disk full: alarm, the stream goes on -------------------------------------
 
 
-def test_spool_full_alarms_and_stream_goes_on(fresh_broker, influx, proxy, cohort, expected, tmp_path):
+@pytest.mark.parametrize("when_full", ["wait", "drop"])
+def test_spool_full_alarms_and_stream_goes_on(fresh_broker, influx, proxy, cohort, expected, tmp_path, when_full):
     d, _ = influx
     create_topics(fresh_broker)
     env = worker_env(fresh_broker, proxy, tmp_path / "w1", COHORT_TAG, PRODROMAL_SPOOL__MAX_BYTES="4096",
-                     PRODROMAL_SPOOL__SEGMENT_BYTES="1024")
+                     PRODROMAL_SPOOL__SEGMENT_BYTES="1024", PRODROMAL_SPOOL__WHEN_FULL=when_full)
     w = WorkerProc(env, tmp_path / "w1", "w1")
     try:
         w.wait_ready()
@@ -261,6 +263,8 @@ def test_spool_full_alarms_and_stream_goes_on(fresh_broker, influx, proxy, cohor
         spool = tmp_path / "w1" / "spool"
         assert sum(f.stat().st_size for f in spool.glob("spool-*.lp")) <= 4096
         proxy.mode = "ok"
+        if when_full == "wait":  # backpressure: the points waited in Kafka
+            _assert_same_as_replay(d, expected, "spool full (bounded, 4 KiB) while InfluxDB fails, when_full=wait")
         assert wait_for(lambda: not any(spool.glob("spool-*.lp")), 120), "the spool drained"
         got = _alerts(d)
         text = _log(w)
@@ -270,13 +274,16 @@ def test_spool_full_alarms_and_stream_goes_on(fresh_broker, influx, proxy, cohor
         assert set(got) <= expected, "no wrong alert"
         assert len(got) == len(set(got)), "no duplicated alert"
         assert w.proc.poll() is None, "the stream goes on"
-        _record("spool full (bounded, 4 KiB) while InfluxDB fails", expected, got, survived=True,
-                note="documented loss path: points dropped and counted, one alarm")
+        if when_full == "drop":
+            _record("spool full (bounded, 4 KiB) while InfluxDB fails, when_full=drop", expected, got, survived=True,
+                    note="documented loss path: points dropped and counted, one alarm")
     finally:
         w.stop()
 
 
-def test_disk_full_spool_alarms_and_keeps_what_it_wrote(influx, proxy, cohort, expected, tmp_path, caplog, monkeypatch):
+@pytest.mark.parametrize("when_full", ["wait", "drop"])
+def test_disk_full_spool_alarms_and_keeps_what_it_wrote(influx, proxy, cohort, expected, tmp_path, caplog, monkeypatch,
+                                                        when_full):
     """The sink against real InfluxDB with the spool's disk filling up (ENOSPC after a few writes)."""
     from streams import influx as influx_mod
     from streams.influx import InfluxSink
@@ -300,8 +307,23 @@ def test_disk_full_spool_alarms_and_keeps_what_it_wrote(influx, proxy, cohort, e
     caplog.set_level(logging.WARNING, logger="prodromal.influx")
     cfg = InfluxSettings(url=proxy.url, bucket="prodromal/autogen", token="t" * 20, batch_size=50, max_retries=0,
                          retry_interval_ms=10, max_retry_delay_ms=50, timeout_ms=2000)
-    sink = InfluxSink(cfg, SpoolSettings(dir=tmp_path / "spool"), sleep=lambda s: None)
+    sink = InfluxSink(cfg, SpoolSettings(dir=tmp_path / "spool", when_full=when_full), sleep=lambda s: None)
     proxy.mode = "down"
+    if when_full == "wait":
+        writer = threading.Thread(target=lambda: (sink.write(lines), sink.flush()), daemon=True)
+        writer.start()
+        assert wait_for(lambda: any("ALARM" in r.getMessage() for r in caplog.records), 30)
+        time.sleep(1)
+        assert writer.is_alive(), "the writer waits while the disk is full"
+        proxy.mode = "ok"
+        room["writes"] = 10**9  # space freed
+        writer.join(60)
+        assert not writer.is_alive()
+        sink.close()
+        assert sink.stats.dropped == 0
+        assert "holding new points" in [r for r in caplog.records if "ALARM" in r.getMessage()][0].getMessage()
+        _assert_same_as_replay(d, expected, "spool disk full (ENOSPC) while InfluxDB is down, when_full=wait", timeout=30)
+        return
     sink.write(lines)
     sink.flush()
     assert sink.stats.spooled == 150 and sink.stats.dropped == len(lines) - 150
@@ -315,5 +337,5 @@ def test_disk_full_spool_alarms_and_keeps_what_it_wrote(influx, proxy, cohort, e
     assert sink.stats.drained == 150 and not sink.stats.spool_full
     got = _alerts(d)
     assert set(got) <= expected and len(got) == len(set(got))
-    _record("spool disk full (ENOSPC) while InfluxDB is down", expected, got, survived=True,
+    _record("spool disk full (ENOSPC) while InfluxDB is down, when_full=drop", expected, got, survived=True,
             note="documented loss path: points dropped and counted, one alarm", points_dropped=sink.stats.dropped)
