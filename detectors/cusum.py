@@ -16,8 +16,12 @@ Following the published R code (mwgrassgreen/WearableDetection):
 - *alarm*: a warning run lasting more than 48 h whose maximum comes more than
   24 h after its start.
 
-Levels: yellow on a day a warning run has lasted at least ``yellow_run_h``
-(24 h) hours, red on a day the alarm condition holds. Score = the day's largest
+Levels: yellow on the day a warning run first reaches ``yellow_run_h`` (24 h),
+red on the day the alarm condition is first met; an alert is raised once per
+warning run (``alert_once``), the following days of the run carry the score
+but no new alert: a CuSum alarm is an event, and counting every day of a
+weeks-long run as an alert day gave 10.7 false alert days per month on a
+simulated cohort (2.4 with events). Score = the day's largest
 ``-log10 p``. Two choices of ours for a monitor that runs for months: a
 warning run lasting ``reset_after_days`` (14) days resets ``W`` to 0 and lets
 days into the baseline again (otherwise ``W`` drains by only ``r`` per hour
@@ -67,6 +71,7 @@ class CuSumState:
     null: np.ndarray | None = None  # (baseline runs, run length): running max of W
     run_len: int = 0  # hours since the current run (W > 0) began
     warn_run_h: int = 0
+    run_alerted: int = 0  # highest level already raised for the current warning run
     r: float = 0.0
     c: np.ndarray | None = None
     s: np.ndarray | None = None
@@ -80,7 +85,8 @@ class CuSum(Detector):
 
     def __init__(self, baseline_days: int = 28, min_baseline_days: int = 21, alpha: float = 0.01,
                  alarm_run_h: int = 48, alarm_peak_after_h: int = 24, min_minutes_per_hour: int = 10,
-                 yellow_run_h: int = 24, reset_after_days: int = 14):
+                 yellow_run_h: int = 24, reset_after_days: int = 14, alert_once: bool = True):
+        self.alert_once = alert_once
         self.yellow_run_h = yellow_run_h
         self.reset_after_days = reset_after_days
         self.baseline_days = baseline_days
@@ -170,17 +176,21 @@ class CuSum(Detector):
                 if w[h] > st.warn_max:
                     st.warn_max, st.warn_max_at = float(w[h]), gh
                 st.warn_run_h = gh - st.warn_start + 1
+                hit = 0
                 if st.warn_run_h >= self.yellow_run_h:
-                    level = max(level, 1)
+                    hit = 1
                 if st.warn_run_h > self.alarm_run_h and st.warn_max_at - st.warn_start > self.alarm_peak_after_h:
-                    level = 2
+                    hit = 2
+                if hit > (st.run_alerted if self.alert_once else 0):
+                    level = max(level, hit)
+                    st.run_alerted = max(st.run_alerted, hit)
             else:
-                st.warn_start, st.warn_run_h = None, 0
+                st.warn_start, st.warn_run_h, st.run_alerted = None, 0, 0
         st.hour_index += 24
         warned = bool((p < self.alpha).any())
         reset = st.warn_run_h >= 24 * self.reset_after_days
         if reset:  # a lasting change becomes the new normal
-            st.w, st.run_len, st.warn_start, st.warn_run_h = 0.0, 0, None, 0
+            st.w, st.run_len, st.warn_start, st.warn_run_h, st.run_alerted = 0.0, 0, None, 0, 0
         if (not warned or reset) and np.nansum(hourly[:, 2]) > 0:
             st.base.append(hourly)  # warning-free days slide into the baseline
             st.dirty = True

@@ -83,11 +83,21 @@ def test_sustained_rise_gives_warning_then_alarm_and_keeps_warning_days_out_of_t
             w_before = st.w
     levels = [s.level for s in out]
     assert levels[21:30] == [0] * 9  # this seed's baseline days are quiet
-    # warning from the first elevated day; the alarm needs a run > 48 h with its peak > 24 h in
-    assert levels[30:] == [1, 1, 2, 2]
+    # yellow the day the warning run reaches 24 h, red the day the alarm condition (run > 48 h,
+    # peak > 24 h after its start) is first met; an alert is raised once per warning run
+    assert levels[30:] == [1, 0, 2, 0]
+    assert out[31].score >= -np.log10(det.alpha)  # the warning goes on (score), without a new alert
     assert out[30].score >= -np.log10(det.alpha) and out[30].reasons
     assert len(st.base) == base_before == 28  # warning days never slid in
     assert st.w > w_before + 4 * 24 * 2.0
+
+
+def test_every_day_of_the_run_alerts_when_asked():
+    det = CuSum(alert_once=False)
+    st = det.new_state("x")
+    rng = np.random.default_rng(0)
+    levels = [det.score_one(st, _row(d, _hourly(rng, 6.0 if d >= 30 else 0.0))).level for d in range(34)]
+    assert levels[30:] == [1, 1, 2, 2]
 
 
 def test_alarm_needs_the_peak_more_than_24_hours_after_the_start():
