@@ -98,6 +98,7 @@ class EpochAccumulator:
     lateness_s: float = 900.0
     stats: EpochStats = field(default_factory=EpochStats)
     _start: int | None = None  # first open minute index
+    _closed_any: bool = False  # whether any minute was emitted yet
     _buf: np.ndarray = field(default_factory=lambda: np.zeros((len(EPOCH_COLUMNS), 0)))  # (columns, minutes)
     _watermark: float = -np.inf
     _seen: dict = field(default_factory=dict)  # kind -> sorted accepted times in open minutes
@@ -110,11 +111,18 @@ class EpochAccumulator:
     @property
     def closed_until(self) -> float:
         """UTC seconds before which every minute is closed."""
-        return -np.inf if self._start is None else float(self._start * MINUTE)
+        return float(self._start * MINUTE) if self._closed_any else -np.inf
 
     def _ensure(self, lo: int, hi: int) -> None:
         """Make the buffer cover minute indexes [start, hi]."""
         if self._start is None:
+            self._start = lo
+        elif lo < self._start:  # nothing closed yet: an earlier sample of another kind extends the buffer back
+            pad = self._start - lo
+            nb = np.zeros((len(EPOCH_COLUMNS), pad + self._buf.shape[1]))
+            nb[_COL["steps"], :pad] = np.nan
+            nb[:, pad:] = self._buf
+            self._buf = nb
             self._start = lo
         need = hi - self._start + 1
         have = self._buf.shape[1]
@@ -245,6 +253,7 @@ class EpochAccumulator:
         nb[:, :rest] = self._buf[:, n_close:]
         self._buf = nb
         self._start += n_close
+        self._closed_any = True
         cut = self._start * MINUTE
         for k, s in self._seen.items():
             self._seen[k] = s[s >= cut]

@@ -262,3 +262,18 @@ def test_at_least_once_redelivery_gives_identical_epochs(chunks):
     _same(_cat(parts), ref)
     total = sum(t.size for t, _ in STREAMS0.values())
     assert acc.stats.accepted == total
+
+
+def test_a_later_listed_kind_that_starts_earlier_is_not_late():
+    """update_many must not anchor on the first item: steps starting before the HR are kept."""
+    t_hr = np.arange(3600.0, 7200.0, 60.0)
+    t_st = np.arange(0.0, 7200.0, 60.0)
+    a = EpochAccumulator()
+    e1 = a.update_many([("hr", t_hr, np.full(t_hr.size, 60.0)), ("steps", t_st, np.ones(t_st.size))])
+    e1 = _cat([e1, a.flush()])
+    b = EpochAccumulator()
+    e2 = b.update_many([("steps", t_st, np.ones(t_st.size)), ("hr", t_hr, np.full(t_hr.size, 60.0))])
+    e2 = _cat([e2, b.flush()])
+    assert a.stats.late == 0 and b.stats.late == 0
+    _same(e1, e2)
+    assert e1.minute[0] == 0.0
