@@ -59,6 +59,9 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--settle", type=float, default=240.0, help="max seconds to wait for alerts after the soak")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (logs, spools) for inspection")
+    ap.add_argument("--spool-bytes", type=int, default=16384,
+                    help="spool bound of the workers (small, so InfluxDB faults also fill it)")
+    ap.add_argument("--when-full", default="wait", choices=["wait", "drop"], help="spool.when_full of the workers")
     a = ap.parse_args()
 
     from faultproxy import FaultProxy
@@ -94,14 +97,17 @@ def main() -> int:
     adapter = V2Adapter(influxd.url).start()
     proxy = FaultProxy(adapter.url, delay_s=5.0).start()
     create_topics(broker)
-    env = worker_env(broker, proxy, work / "stable", "soak-sim")
-    venv = worker_env(broker, proxy, work / "victim", "soak-sim")
+    spool = {"PRODROMAL_SPOOL__MAX_BYTES": str(a.spool_bytes), "PRODROMAL_SPOOL__SEGMENT_BYTES": str(min(4096, a.spool_bytes)),
+             "PRODROMAL_SPOOL__WHEN_FULL": a.when_full}
+    env = worker_env(broker, proxy, work / "stable", "soak-sim", **spool)
+    venv = worker_env(broker, proxy, work / "victim", "soak-sim", **spool)
     stable = WorkerProc(env, work / "stable", "stable")
     victim = WorkerProc(venv, work / "victim", "victim-0")
     workers = [stable, victim]
     runs: list[dict] = []
     mem: list[tuple[float, float]] = []
     box: dict = {}
+    full_alarms = 0
     try:
         stable.wait_ready(90)
         victim.wait_ready(90)
@@ -170,6 +176,7 @@ def main() -> int:
         r = rss_mb(stable.proc.pid)
         if r:
             mem.append((time.monotonic() - t_start, r))
+        full_alarms = sum(w.log.read_text(errors="replace").count("ALARM: spool") for w in workers)
     finally:
         for w in workers:
             w.stop()
@@ -194,6 +201,7 @@ def main() -> int:
     print(f"fault scenarios run: {len(runs)} ({', '.join(f'{k} {v}' for k, v in sorted(by_kind.items()))}); survived: {survived}")
     print(f"alerts expected (in-process replay): {len(expected)}; in InfluxDB: {len(set(got))}; "
           f"lost: {lost}; duplicated: {dup}; wrong: {wrong}; settled: {settled}")
+    print(f"spool: {a.spool_bytes} bytes per worker, when_full={a.when_full}; spool-full episodes (alarms): {full_alarms}")
     print(f"soak duration: {soak_s:.0f} s publishing (+ settle); events processed: "
           f"{st.messages if st else 0} messages, {st.samples if st else 0} samples "
           f"({(st.samples / soak_s) if st else 0:,.0f} samples/s paced)" + (f"; produce error: {box['error']}" if "error" in box else ""))
@@ -208,7 +216,8 @@ def main() -> int:
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"runs": runs, "lost": lost, "duplicated": dup, "wrong": wrong, "settled": settled,
                                "soak_s": soak_s, "messages": st.messages if st else 0, "samples": st.samples if st else 0,
-                               "rss_mb": mem[-200:], "growth_mb": growth, "expected_alerts": len(expected)}, indent=1) + "\n")
+                               "rss_mb": mem[-200:], "growth_mb": growth, "expected_alerts": len(expected),
+                               "spool_bytes": a.spool_bytes, "when_full": a.when_full, "spool_full_alarms": full_alarms}, indent=1) + "\n")
     faults = ROOT / "artifacts" / "faults_summary.json"
     if faults.is_file():
         print("\nfault tests (tests/integration/test_faults.py, last run):")
