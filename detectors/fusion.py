@@ -137,6 +137,21 @@ class FusionDetector(Detector):
         tl.update_many(facts)
         self._ehr = tl
 
+    def add_ehr_facts(self, facts: Iterable[Fact]) -> int:
+        """Add facts as they arrive (a worker reading ``ehr.context``); repeated facts are ignored.
+
+        Returns how many were new. Facts are still used only from their ``time_known`` on.
+        """
+        if self._ehr is None:
+            self._ehr = EhrTimeline()
+        new = 0
+        for f in facts:
+            known = {(g.time_known, g.fact, str(g.value)) for g in self._ehr.facts(f.participant_id)}
+            if (f.time_known, f.fact, str(f.value)) not in known:
+                self._ehr.update(f)
+                new += 1
+        return new
+
     def new_state(self, participant_id: str) -> Any:
         return participant_id
 

@@ -60,6 +60,7 @@ class ParticipantFeed:
     cutoff: float = -math.inf
     expected: set[str] | None = None
     kinds: set[str] = field(default_factory=set)  # announced in the context record
+    ehr_facts: list = field(default_factory=list)  # dated EHR facts received on ehr.context (Fact)
     first_wall: float | None = None
     ended: set[str] = field(default_factory=set)
     closed: bool = False

@@ -69,10 +69,19 @@ def context_record(p, kinds: list[str] | None = None) -> bytes:
     })  # fmt: skip
 
 
-def _participant_messages(cohort: Cohort, p, chunk_s: float, wave_chunk_s: float, codec: str, seq0: int) -> list[Message]:
+def ehr_fact_record(f) -> bytes:
+    return encode_record("prodromal.ehr_fact", {
+        "participant": f.participant_id, "time_known": float(f.time_known), "fact": f.fact, "value": f.value,
+        "time": None,
+    })  # fmt: skip
+
+
+def _participant_messages(cohort: Cohort, p, chunk_s: float, wave_chunk_s: float, codec: str, seq0: int,
+                          facts: list | None = None) -> list[Message]:
     pid = p.participant_id
     key = pid.encode()
-    out: list[Message] = []
+    # dated EHR facts travel on ehr.context at the time they became known (before data of that time)
+    out: list[Message] = [Message(float(f.time_known), 0, EHR_CONTEXT, key, ehr_fact_record(f)) for f in (facts or [])]
     kinds: list[str] = []
     last = -math.inf
     first = math.inf
@@ -145,10 +154,15 @@ def cohort_messages(
         raise ValueError("chunk_s and wave_chunk_s must be > 0")
     c = cohort if isinstance(cohort, Cohort) else Cohort(cohort)
     parts = c.participants if limit is None else c.participants[:limit]
+    from streams.importers.ehr_facts import read_facts
+
+    facts_by_pid: dict[str, list] = {}
+    for f in read_facts(c.path):
+        facts_by_pid.setdefault(f.participant_id, []).append(f)
     per: list[list[Message]] = []
     seq = 0
     for p in parts:
-        msgs = _participant_messages(c, p, chunk_s, wave_chunk_s, codec, seq)
+        msgs = _participant_messages(c, p, chunk_s, wave_chunk_s, codec, seq, facts_by_pid.get(p.participant_id))
         seq += len(msgs)
         if msgs:
             per.append(msgs)

@@ -65,6 +65,8 @@ class Engine:
         if getattr(self.detector, "needs_date_order", False):
             raise WorkerError(f"detector {w.detector!r} learns across participants in date order; "
                               "the streaming worker scores each participant on its own: use it in `prodromal replay`")  # fmt: skip
+        if hasattr(self.detector, "set_ehr"):
+            self.detector.set_ehr([])  # EHR facts arrive on ehr.context (prodromal.ehr_fact records)
         self.policy = AlertPolicy(thresholds=self.detector.thresholds, consecutive=w.consecutive, budget_per_30d=w.budget_per_30d)
         th = self.policy.thresholds[0]
         self.threshold = float(th) if math.isfinite(th) else None
@@ -110,6 +112,8 @@ class Engine:
         feed = pickle.loads(zlib.decompress(data[8:]))
         if feed.monitor is not None:
             feed.monitor.bind(self.detector, self.policy)
+        if getattr(feed, "ehr_facts", None) and hasattr(self.detector, "add_ehr_facts"):
+            self.detector.add_ehr_facts(feed.ehr_facts)  # state recovered on this worker
         return feed
 
     # -- one input message ----------------------------------------------------------------------
@@ -152,6 +156,22 @@ class Engine:
             if kinds is not None and (not isinstance(kinds, list) or not all(isinstance(k, str) for k in kinds)):
                 raise CodecError("context record: field 'kinds' must be a list of strings")
             return pid, feed, feed.on_context(off, self.new_monitor(pid), kinds)
+        if schema == "prodromal.ehr_fact":
+            from detectors.ehr import EhrError, Fact
+
+            t, name, value = rec.get("time_known"), rec.get("fact"), rec.get("value")
+            if type(t) not in (int, float) or not math.isfinite(t) or not isinstance(name, str) \
+                    or not isinstance(value, (int, float, str)) or isinstance(value, bool):  # fmt: skip
+                raise CodecError("EHR fact: fields 'time_known' (UTC seconds), 'fact' (string) and 'value' required")
+            try:
+                fact = Fact(pid, float(t), name, value).check()
+            except EhrError as e:
+                raise CodecError(f"EHR fact: {e}") from None
+            if all((f.time_known, f.fact, str(f.value)) != (fact.time_known, fact.fact, str(fact.value)) for f in feed.ehr_facts):
+                feed.ehr_facts.append(fact)
+            if hasattr(self.detector, "add_ehr_facts"):
+                self.detector.add_ehr_facts([fact])
+            return pid, feed, []
         if schema == "prodromal.eos":
             kind, kinds = rec.get("kind"), rec.get("kinds")
             if not isinstance(kind, str) or not isinstance(kinds, list) or not all(isinstance(k, str) for k in kinds):
