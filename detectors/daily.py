@@ -243,6 +243,27 @@ class DailyFeatureBuilder:
     _first_day: int | None = None
     _next_emit: int | None = None
 
+    # A worker pickles this state after every message: keep only the epoch columns a participant
+    # actually uses (an HR + steps device fills 3 of 14), so the state is a few times smaller.
+    def __getstate__(self) -> dict:
+        d = dict(self.__dict__)
+        empty = _empty_day(len(_COL))
+        d["_days"] = {
+            k: {c: a[c].copy() for c in range(a.shape[0]) if not np.array_equal(a[c], empty[c], equal_nan=True)}
+            for k, a in self._days.items()
+        }
+        return d
+
+    def __setstate__(self, d: dict) -> None:
+        days = {}
+        for k, cols in d["_days"].items():
+            a = _empty_day(len(_COL))
+            for c, v in cols.items():
+                a[c] = v
+            days[k] = a
+        d["_days"] = days
+        self.__dict__.update(d)
+
     def update(self, epochs: Epochs) -> list[DayFeatures]:
         """Add closed minutes; return the days they complete (in order, gaps included)."""
         if len(epochs) == 0:

@@ -104,6 +104,14 @@ class EpochAccumulator:
     _seen: dict = field(default_factory=dict)  # kind -> sorted accepted times in open minutes
     _last_ibi: tuple[float, float] | None = None  # (time, ibi_ms) of last accepted beat
 
+    def __getstate__(self) -> dict:
+        """Pickle only the buffer columns up to the last minute with data (workers store this per message)."""
+        d = dict(self.__dict__)
+        if self._start is not None:
+            used = max(0, self._last_minute_with_data(0) - self._start)
+            d["_buf"] = self._buf[:, :used].copy()
+        return d
+
     @property
     def watermark(self) -> float:
         return self._watermark
