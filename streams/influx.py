@@ -15,10 +15,11 @@ retried in a loop.
 
 The spool is bounded (``spool.max_bytes``): when full, or when the disk is full, an ERROR alarm is
 logged once per episode naming the spool directory and ``stats.spool_full`` says so for a health
-check; with ``spool.when_full = "drop"`` (default) new points are dropped and counted
-(``stats.dropped``); with ``"wait"`` the batch is held and the caller blocks, retrying the drain,
-until the spool has room (or the sink closes): the worker's sink agent then does not acknowledge
-the points message, so Kafka keeps the points and nothing is lost.
+check; with ``spool.when_full = "wait"`` (default) the batch is held and the caller blocks,
+retrying the drain, until the spool has room (or the sink closes): the worker's sink agent then
+does not acknowledge the points message, so Kafka keeps the points and nothing is lost; with
+``"drop"`` new points are dropped and counted (``stats.dropped``). A sink without an InfluxDB URL
+(spool only) always drops when full.
 
 Idempotency: a point is identified by measurement, tag set and timestamp; writing it again
 overwrites its fields. Re-sending a segment after a partial failure, or at-least-once redelivery

@@ -262,7 +262,7 @@ class SpoolSettings(_Section):
     #: When the spool is full (bound or disk): "drop" points (counted, alarmed) or "wait": hold the
     #: batch, alarm, retry draining, and block the caller (the worker's sink agent does not
     #: acknowledge, so Kafka keeps the points: nothing lost).
-    when_full: Literal["drop", "wait"] = "drop"
+    when_full: Literal["drop", "wait"] = "wait"
 
 
 class PrivacySettings(_Section):
