@@ -63,38 +63,55 @@ def save_artifact(out: str | Path, kind: str, model: Any, thresholds, training: 
     return out
 
 
-def load_artifact(path: str | Path, expect_kind: str | None = None, params: PipelineParams | None = None) -> ModelDetector:
-    """Load and check an artifact; raise :class:`ArtifactError` saying exactly what is wrong."""
+def read_checked_meta(path: str | Path, kinds: tuple[str, ...], expect_kind: str | None,
+                      params: PipelineParams | None, feature_names, train_hint: str) -> tuple[dict, Path]:
+    """Read ``artifact.json`` and check everything but the model's own content.
+
+    Checks format, kind (one of ``kinds``, and ``expect_kind`` when given), the feature pipeline's
+    version and parameters, the feature names (``feature_names(kind)``) and the model file's
+    SHA-256. Returns (meta, model file path); raises :class:`ArtifactError` naming what differs.
+    """
     path = Path(path)
     mf = path / "artifact.json"
     if not mf.is_file():
-        raise ArtifactError(f"{mf}: missing: not a prodromal model artifact (train one with `prodromal train`)")
+        raise ArtifactError(f"{mf}: missing: not a prodromal model artifact (train one with `{train_hint}`)")
     try:
         meta = json.loads(mf.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ArtifactError(f"{mf}: corrupt JSON: {e}") from None
-    if meta.get("format") != ARTIFACT_FORMAT:
-        raise ArtifactError(f"{mf}: field 'format' is {meta.get('format')!r}, expected {ARTIFACT_FORMAT!r}")
+    if not isinstance(meta, dict) or meta.get("format") != ARTIFACT_FORMAT:
+        got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise ArtifactError(f"{mf}: field 'format' is {got!r}, expected {ARTIFACT_FORMAT!r}")
     kind = meta.get("kind")
-    if kind not in MODEL_KINDS:
-        raise ArtifactError(f"{mf}: field 'kind' is {kind!r}; valid: {', '.join(MODEL_KINDS)}")
+    if kind not in kinds:
+        raise ArtifactError(f"{mf}: field 'kind' is {kind!r}; valid: {', '.join(kinds)}")
     if expect_kind and kind != expect_kind:
         raise ArtifactError(f"{mf}: artifact holds a {kind!r} model but detector {expect_kind!r} was asked for")
     pipe = meta.get("pipeline", {})
     if str(pipe.get("version")) != FEATURE_PIPELINE_VERSION:
         raise ArtifactError(f"{mf}: trained with feature pipeline version {pipe.get('version')!r}, this is {FEATURE_PIPELINE_VERSION!r}: retrain")
     if params is not None:
-        want = params.as_dict()
-        diff = {k: (pipe.get(k), v) for k, v in want.items() if pipe.get(k) != v}
+        diff = {k: (pipe.get(k), v) for k, v in params.as_dict().items() if pipe.get(k) != v}
         if diff:
             raise ArtifactError(f"{mf}: feature pipeline parameters differ from this run (artifact, run): {diff}")
-    if meta.get("feature_names") != list(MODEL_FEATURES):
-        raise ArtifactError(f"{mf}: field 'feature_names' does not match this pipeline's {len(MODEL_FEATURES)} features: retrain")
+    want = list(feature_names(kind))
+    if meta.get("feature_names") != want:
+        raise ArtifactError(f"{mf}: field 'feature_names' does not match this pipeline's {len(want)} features: retrain ({kind})")
     f = path / str(meta.get("model_file", ""))
     if not f.is_file():
         raise ArtifactError(f"{f}: model file missing")
     if _sha(f) != meta.get("model_sha256"):
         raise ArtifactError(f"{f}: SHA-256 differs from artifact.json: the model file is corrupt or was replaced")
+    th = meta.get("thresholds")
+    if not (isinstance(th, list) and len(th) == 2):
+        raise ArtifactError(f"{mf}: field 'thresholds' must be [yellow, red]")
+    return meta, f
+
+
+def load_artifact(path: str | Path, expect_kind: str | None = None, params: PipelineParams | None = None) -> ModelDetector:
+    """Load and check an artifact; raise :class:`ArtifactError` saying exactly what is wrong."""
+    meta, f = read_checked_meta(path, MODEL_KINDS, expect_kind, params, lambda k: MODEL_FEATURES, "prodromal train")
+    kind = meta["kind"]
     try:
         if kind == "lightgbm":
             import lightgbm as lgb
@@ -109,7 +126,5 @@ def load_artifact(path: str | Path, expect_kind: str | None = None, params: Pipe
         raise
     except Exception as e:  # a library's parse error, whatever its type
         raise ArtifactError(f"{f}: cannot load the {kind} model: {type(e).__name__}: {e}") from None
-    th = meta.get("thresholds")
-    if not (isinstance(th, list) and len(th) == 2):
-        raise ArtifactError(f"{mf}: field 'thresholds' must be [yellow, red]")
+    th = meta["thresholds"]
     return ModelDetector(kind, model, meta["feature_names"], (th[0], th[1]), meta)

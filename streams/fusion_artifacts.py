@@ -13,10 +13,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from detectors import FEATURE_PIPELINE_VERSION
 from detectors.fusion import EARLY_FEATURES, FUSION_KINDS, LATE_TERMS, EarlyFusion, LateFusion
 from detectors.pipeline import MODEL_FEATURES, PipelineParams
-from streams.artifacts import ARTIFACT_FORMAT, ArtifactError
+from streams.artifacts import ARTIFACT_FORMAT, ArtifactError, read_checked_meta
 
 __all__ = ["save_fusion_artifact", "load_fusion_artifact"]
 
@@ -67,35 +66,10 @@ def load_fusion_artifact(path: str | Path, expect_kind: str | None = None,
 
     The returned detector still needs the cohort's facts: ``det.set_ehr(read_facts(cohort))``.
     """
-    path = Path(path)
-    mf = path / "artifact.json"
-    if not mf.is_file():
-        raise ArtifactError(f"{mf}: missing: not a prodromal model artifact (train one with `prodromal train --model early|late`)")
-    try:
-        meta = json.loads(mf.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ArtifactError(f"{mf}: corrupt JSON: {e}") from None
-    if meta.get("format") != ARTIFACT_FORMAT:
-        raise ArtifactError(f"{mf}: field 'format' is {meta.get('format')!r}, expected {ARTIFACT_FORMAT!r}")
-    kind = meta.get("kind")
-    if kind not in FUSION_KINDS:
-        raise ArtifactError(f"{mf}: field 'kind' is {kind!r}; a fusion detector needs one of {', '.join(FUSION_KINDS)}")
-    if expect_kind and kind != expect_kind:
-        raise ArtifactError(f"{mf}: artifact holds a {kind!r} model but detector {expect_kind!r} was asked for")
-    pipe = meta.get("pipeline", {})
-    if str(pipe.get("version")) != FEATURE_PIPELINE_VERSION:
-        raise ArtifactError(f"{mf}: trained with feature pipeline version {pipe.get('version')!r}, this is {FEATURE_PIPELINE_VERSION!r}: retrain")
-    if params is not None:
-        diff = {k: (pipe.get(k), v) for k, v in params.as_dict().items() if pipe.get(k) != v}
-        if diff:
-            raise ArtifactError(f"{mf}: feature pipeline parameters differ from this run (artifact, run): {diff}")
-    if meta.get("feature_names") != _features(kind):
-        raise ArtifactError(f"{mf}: field 'feature_names' does not match this pipeline's {kind} features: retrain")
-    f = path / str(meta.get("model_file", ""))
-    if not f.is_file():
-        raise ArtifactError(f"{f}: model file missing")
-    if _sha(f) != meta.get("model_sha256"):
-        raise ArtifactError(f"{f}: SHA-256 differs from artifact.json: the model file is corrupt or was replaced")
+    meta, f = read_checked_meta(path, FUSION_KINDS, expect_kind, params, _features,
+                                "prodromal train --model early|late")
+    kind = meta["kind"]
+    mf = Path(path) / "artifact.json"
     try:
         import lightgbm as lgb
 
@@ -104,9 +78,7 @@ def load_fusion_artifact(path: str | Path, expect_kind: str | None = None,
         raise ArtifactError(f"{f}: cannot load the LightGBM model: {type(e).__name__}: {e}") from None
     if model.num_feature() != len(meta["feature_names"]):
         raise ArtifactError(f"{f}: model has {model.num_feature()} features, expected {len(meta['feature_names'])}")
-    th = meta.get("thresholds")
-    if not (isinstance(th, list) and len(th) == 2):
-        raise ArtifactError(f"{mf}: field 'thresholds' must be [yellow, red]")
+    th = meta["thresholds"]
     try:
         if kind == "early":
             return EarlyFusion(model, meta["feature_names"], (th[0], th[1]), meta)
