@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from detectors.ehr import CONDITIONS
 from detectors.records import STREAMS, WAVEFORMS, check_values
 
 __all__ = [
@@ -57,19 +58,7 @@ FORMAT = "prodromal-cohort"
 VERSION = 1
 LABEL_COLUMNS = ("symptom_onset_date", "diagnosis_date")
 #: Optional participant-level EHR context columns (numbers; sex as "F"/"M").
-EHR_COLUMNS = (
-    "age",
-    "sex",
-    "bmi",
-    "hypertension",
-    "diabetes",
-    "obesity",
-    "chronic_lung",
-    "chronic_heart",
-    "chronic_kidney",
-    "immunosuppressed",
-    "vaccine_doses",
-)
+EHR_COLUMNS = ("age", "sex", "bmi", *CONDITIONS, "vaccine_doses")
 MAX_PARTICIPANT_ID = 64
 #: Event times outside [1970-01-01, 2100-01-01) are clock or transfer errors: dropped and counted
 #: like out-of-range values (a single absurd time would otherwise stretch a replay over centuries).
