@@ -60,19 +60,14 @@ class ProduceStats:
         return self.samples / self.seconds if self.seconds else math.inf
 
 
-def context_record(p, kinds: list[str] | None = None) -> bytes:
+def context_record(p, kinds: list[str] | None = None, facts: list | None = None) -> bytes:
+    """A participant's complete context: the last one per key is all a compacted topic keeps."""
     return encode_record("prodromal.context", {
         "participant": p.participant_id, "utc_offset_s": int(p.utc_offset_s), "kinds": kinds or [],
         "symptom_onset_date": p.symptom_onset_date.isoformat() if p.symptom_onset_date else None,
         "diagnosis_date": p.diagnosis_date.isoformat() if p.diagnosis_date else None,
         "ehr": p.ehr, "time": None,
-    })  # fmt: skip
-
-
-def ehr_fact_record(f) -> bytes:
-    return encode_record("prodromal.ehr_fact", {
-        "participant": f.participant_id, "time_known": float(f.time_known), "fact": f.fact, "value": f.value,
-        "time": None,
+        "ehr_facts": [{"time_known": float(f.time_known), "fact": f.fact, "value": f.value} for f in facts or []],
     })  # fmt: skip
 
 
@@ -80,8 +75,7 @@ def _participant_messages(cohort: Cohort, p, chunk_s: float, wave_chunk_s: float
                           facts: list | None = None) -> list[Message]:
     pid = p.participant_id
     key = pid.encode()
-    # dated EHR facts travel on ehr.context at the time they became known (before data of that time)
-    out: list[Message] = [Message(float(f.time_known), 0, EHR_CONTEXT, key, ehr_fact_record(f)) for f in (facts or [])]
+    out: list[Message] = []
     kinds: list[str] = []
     last = -math.inf
     first = math.inf
@@ -117,7 +111,15 @@ def _participant_messages(cohort: Cohort, p, chunk_s: float, wave_chunk_s: float
         return []
     # Stable order inside the participant: by slot, then kind order as read (all kinds of a slot together).
     out.sort(key=lambda m: m.time)
-    ctx = Message(first if math.isfinite(first) else 0.0, 0, EHR_CONTEXT, key, context_record(p, kinds))
+    # The context goes first with the EHR facts known by then; each later fact sends the context
+    # again with every fact known so far (ehr.context is compacted: the last record must be complete).
+    t0 = first if math.isfinite(first) else 0.0
+    facts = sorted(facts or [], key=lambda f: f.time_known)
+    ctx = Message(t0, 0, EHR_CONTEXT, key, context_record(p, kinds, [f for f in facts if f.time_known <= t0]))
+    snaps = [Message(float(f.time_known), 0, EHR_CONTEXT, key, context_record(p, kinds, facts[: i + 1]))
+             for i, f in enumerate(facts)
+             if f.time_known > t0 and (i + 1 == len(facts) or facts[i + 1].time_known > f.time_known)]
+    out = sorted(snaps + out, key=lambda m: m.time)  # stable: on a tie the facts go before the data
     eos = [
         Message(last, 0, topic_for(k), key,
                 encode_record("prodromal.eos", {"participant": pid, "kind": k, "kinds": kinds, "time": last}))

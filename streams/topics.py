@@ -16,7 +16,7 @@ topic                       value        content
 ``wearable.enmo``           samples      accelerometer activity per epoch, ``enmo_mg``
 ``wearable.ppg``            waveform     raw PPG, (channels, n) at ``fs`` Hz (binary codec)
 ``wearable.acc``            waveform     raw 3-axis accelerometer in g (binary codec)
-``ehr.context``             json         participant context (utc offset, kinds, labels) and dated EHR facts (prodromal.ehr_fact)
+``ehr.context``             json         compacted: complete participant context snapshots (utc offset, kinds, labels, every dated EHR fact known so far)
 ``detector.scores``         json         one per scored day: score, threshold, level, model
 ``detector.alerts``         json         one per alert: level, score, night, reasons
 ``detector.daily``          json         daily features with baseline and deviation

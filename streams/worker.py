@@ -13,7 +13,7 @@ Agents (one consumer group; run N workers for N-way parallelism, N <= partitions
              (spooling while InfluxDB is away); a message is acknowledged only once its lines are
              in InfluxDB or in the on-disk spool.
 ``idle``     a timer: a participant whose data stopped arriving (``worker.idle_close_s``, wall
-             clock) gets an idle tick through ``ehr.context``, so the close happens inside the
+             clock) gets an idle tick through ``wearable.hr``, so the close happens inside the
              stream, on the partition's owner, recorded in the changelog.
 
 Delivery is at-least-once: a redelivered chunk is dropped by the epoch operator (duplicate
@@ -36,7 +36,20 @@ from typing import Any
 
 from streams.codec import CodecError, Decoder, decode_record, encode_record
 from streams.settings import Settings
-from streams.topics import ALERTS, DAILY, DEADLETTER, EHR_CONTEXT, INPUT_TOPICS, POINTS, SCORES
+from streams.topics import (
+    ALERTS,
+    DAILY,
+    DEADLETTER,
+    EHR_CONTEXT,
+    INPUT_TOPICS,
+    POINTS,
+    SAMPLE_TOPICS,
+    SCORES,
+)
+
+#: Idle ticks travel on a wearable topic (same key, same partition), not on ehr.context: that topic
+#: is compacted and must hold only complete context snapshots.
+TICK_TOPIC = SAMPLE_TOPICS["hr"]
 
 __all__ = ["Engine", "create_app", "run_worker", "WorkerError"]
 
@@ -66,7 +79,7 @@ class Engine:
             raise WorkerError(f"detector {w.detector!r} learns across participants in date order; "
                               "the streaming worker scores each participant on its own: use it in `prodromal replay`")  # fmt: skip
         if hasattr(self.detector, "set_ehr"):
-            self.detector.set_ehr([])  # EHR facts arrive on ehr.context (prodromal.ehr_fact records)
+            self.detector.set_ehr([])  # EHR facts arrive in ehr.context snapshots
         self.policy = AlertPolicy(thresholds=self.detector.thresholds, consecutive=w.consecutive, budget_per_30d=w.budget_per_30d)
         th = self.policy.thresholds[0]
         self.threshold = float(th) if math.isfinite(th) else None
@@ -155,22 +168,14 @@ class Engine:
             kinds = rec.get("kinds")
             if kinds is not None and (not isinstance(kinds, list) or not all(isinstance(k, str) for k in kinds)):
                 raise CodecError("context record: field 'kinds' must be a list of strings")
+            facts = rec.get("ehr_facts")
+            if facts is not None:
+                if not isinstance(facts, list) or not all(isinstance(f, dict) for f in facts):
+                    raise CodecError("context record: field 'ehr_facts' must be a list of objects")
+                self._add_facts(pid, feed, facts)
             return pid, feed, feed.on_context(off, self.new_monitor(pid), kinds)
-        if schema == "prodromal.ehr_fact":
-            from detectors.ehr import EhrError, Fact
-
-            t, name, value = rec.get("time_known"), rec.get("fact"), rec.get("value")
-            if type(t) not in (int, float) or not math.isfinite(t) or not isinstance(name, str) \
-                    or not isinstance(value, (int, float, str)) or isinstance(value, bool):  # fmt: skip
-                raise CodecError("EHR fact: fields 'time_known' (UTC seconds), 'fact' (string) and 'value' required")
-            try:
-                fact = Fact(pid, float(t), name, value).check()
-            except EhrError as e:
-                raise CodecError(f"EHR fact: {e}") from None
-            if all((f.time_known, f.fact, str(f.value)) != (fact.time_known, fact.fact, str(fact.value)) for f in feed.ehr_facts):
-                feed.ehr_facts.append(fact)
-            if hasattr(self.detector, "add_ehr_facts"):
-                self.detector.add_ehr_facts([fact])
+        if schema == "prodromal.ehr_fact":  # a single fact (not compaction-safe; producers send snapshots)
+            self._add_facts(pid, feed, [rec])
             return pid, feed, []
         if schema == "prodromal.eos":
             kind, kinds = rec.get("kind"), rec.get("kinds")
@@ -188,6 +193,28 @@ class Engine:
             lateness = feed.monitor.features.params.lateness_s if feed.monitor else 900.0
             return pid, feed, feed.on_idle(self.new_monitor(pid), lateness)
         raise CodecError(f"record schema {str(schema)[:40]!r} not accepted on {topic}")
+
+    def _add_facts(self, pid: str, feed, recs: list[dict]) -> None:
+        """Validate dated EHR facts, keep them in the participant's state, give them to the detector."""
+        from detectors.ehr import EhrError, Fact
+
+        new = []
+        for r in recs:
+            t, name, value = r.get("time_known"), r.get("fact"), r.get("value")
+            if type(t) not in (int, float) or not math.isfinite(t) or not isinstance(name, str) \
+                    or not isinstance(value, (int, float, str)) or isinstance(value, bool):  # fmt: skip
+                raise CodecError("EHR fact: fields 'time_known' (UTC seconds), 'fact' (string) and 'value' required")
+            try:
+                new.append(Fact(pid, float(t), name, value).check())
+            except EhrError as e:
+                raise CodecError(f"EHR fact: {e}") from None
+        have = {(f.time_known, f.fact, str(f.value)) for f in feed.ehr_facts}
+        for f in new:  # only once every fact of the record is valid
+            if (f.time_known, f.fact, str(f.value)) not in have:
+                feed.ehr_facts.append(f)
+                have.add((f.time_known, f.fact, str(f.value)))
+        if hasattr(self.detector, "add_ehr_facts"):
+            self.detector.add_ehr_facts(new)
 
     # -- outputs --------------------------------------------------------------------------------
     def outputs(self, results) -> tuple[list[str], list[tuple[str, bytes]]]:
@@ -238,7 +265,7 @@ def create_app(settings: Settings):
                     key_serializer="raw", value_serializer="raw")  # fmt: skip
     raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
     inputs = app.topic(*INPUT_TOPICS, **raw)
-    topics = {name: app.topic(name, **raw) for name in (SCORES, DAILY, ALERTS, POINTS, DEADLETTER, EHR_CONTEXT)}
+    topics = {name: app.topic(name, **raw) for name in (SCORES, DAILY, ALERTS, POINTS, DEADLETTER, TICK_TOPIC)}
     # Key and value serializers are the app's ("raw"): values are our own compressed pickles.
     table = app.Table("participants", default=None, key_type=bytes, value_type=bytes,
                       partitions=settings.faust.topic_partitions)  # fmt: skip
@@ -303,7 +330,7 @@ def create_app(settings: Settings):
             except Exception:
                 continue
             if not feed.closed and feed.hw and feed.idle_mark != feed.last_wall and now - feed.last_wall > settings.worker.idle_close_s:
-                await topics[EHR_CONTEXT].send(key=key, value=encode_record("prodromal.idle", {"participant": key.decode(), "time": None, "wall": now}))
+                await topics[TICK_TOPIC].send(key=key, value=encode_record("prodromal.idle", {"participant": key.decode(), "time": None, "wall": now}))
 
     @app.task
     async def _start_sink():
