@@ -16,7 +16,7 @@ import numpy as np
 from detectors.evaluation import EXCLUDE, ILLNESS, auroc, sensitivity_at_specificity
 from detectors.models import fit_model, predict_proba_many
 
-__all__ = ["day_labels", "grouped_cv", "choose_thresholds"]
+__all__ = ["day_labels", "grouped_cv", "choose_thresholds", "participant_folds"]
 
 
 def day_labels(days: np.ndarray, reference_day: int | None, healthy: bool = True) -> np.ndarray:
@@ -36,22 +36,27 @@ def day_labels(days: np.ndarray, reference_day: int | None, healthy: bool = True
     return y
 
 
-def grouped_cv(kind: str, X: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int = 5, seed: int = 0,
-               threads: int = 1) -> tuple[np.ndarray, dict]:
-    """Out-of-fold probabilities with participants held out, and day-level CV metrics."""
+def participant_folds(groups: np.ndarray, folds: int, seed: int):
+    """(train, test) index pairs that hold whole participants out, shuffled deterministically by ``seed``."""
     from sklearn.model_selection import GroupKFold
 
     uniq = np.unique(groups)
     k = min(folds, uniq.size)
     if k < 2:
         raise ValueError(f"cross-validation needs at least 2 participants, got {uniq.size}")
-    # shuffle participants into folds deterministically
     rng = np.random.default_rng(seed)
     perm = {g: i for i, g in enumerate(rng.permutation(uniq))}
     gid = np.array([perm[g] for g in groups])
+    return k, list(GroupKFold(n_splits=k).split(np.zeros(groups.size), None, gid))
+
+
+def grouped_cv(kind: str, X: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int = 5, seed: int = 0,
+               threads: int = 1) -> tuple[np.ndarray, dict]:
+    """Out-of-fold probabilities with participants held out, and day-level CV metrics."""
+    k, splits = participant_folds(groups, folds, seed)
     oof = np.full(y.size, np.nan)
     per_fold = []
-    for tr, te in GroupKFold(n_splits=k).split(X, y, gid):
+    for tr, te in splits:
         if len(np.unique(y[tr])) < 2:
             continue
         m = fit_model(kind, X[tr], y[tr], seed=seed, threads=threads)

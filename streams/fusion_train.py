@@ -9,7 +9,6 @@ wearable model's out-of-fold scores and cross-validated itself on the same folds
 
 from __future__ import annotations
 
-import datetime as dt
 import time as _time
 from pathlib import Path
 
@@ -25,12 +24,12 @@ from detectors.fusion import (
 )
 from detectors.models import fit_model
 from detectors.pipeline import PipelineParams
-from detectors.training import choose_thresholds, day_labels, grouped_cv
+from detectors.training import choose_thresholds, day_labels, grouped_cv, participant_folds
 from streams.cohort import Cohort
 from streams.fusion_artifacts import save_fusion_artifact
 from streams.importers.ehr_facts import read_facts
 from streams.replay import local_day
-from streams.train import TrainResult, cohort_rows
+from streams.train import TrainResult, cohort_rows, training_summary
 
 __all__ = ["train_fusion", "fusion_dataset"]
 
@@ -76,14 +75,8 @@ def _metrics(oof: np.ndarray, y: np.ndarray) -> dict:
 
 
 def _late_oof(D: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int, seed: int) -> np.ndarray:
-    from sklearn.model_selection import GroupKFold
-
-    uniq = np.unique(groups)
-    rng = np.random.default_rng(seed + 1)
-    perm = {g: i for i, g in enumerate(rng.permutation(uniq))}
-    gid = np.array([perm[g] for g in groups])
     oof = np.full(y.size, np.nan)
-    for tr, te in GroupKFold(n_splits=min(folds, uniq.size)).split(D, y, gid):
+    for tr, te in participant_folds(groups, folds, seed + 1)[1]:
         if len(np.unique(y[tr])) < 2:
             continue
         b0, b = fit_late(D[tr], y[tr])
@@ -126,18 +119,9 @@ def train_fusion(cohort_path: str | Path, kind: str, out: str | Path, folds: int
     parts = np.unique(g)
     with_ehr_parts = np.unique(g[has])
     training = {
-        "cohort": cohort.name,
-        "cohort_source": cohort.manifest.get("source"),
-        "participants": int(parts.size),
+        **training_summary(cohort, parts.size, y, seed),
         "participants_with_ehr": int(with_ehr_parts.size),
         "ehr_share": float(with_ehr_parts.size / parts.size),
-        "days": int(y.size),
-        "positive_days": int(y.sum()),
-        "negative_days": int((y == 0).sum()),
-        "label_definition": "positive [R-7, R+14]; negative outside [R-21, R+28] or healthy participant",
-        "seed": seed,
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "threshold_rule": "out-of-fold negative-day quantiles: yellow 0.97, red 0.995",
         "ehr_facts_participants": n_ehr_part,
     }
     save_fusion_artifact(out, kind, model, thresholds, training, cv, params, late=late)

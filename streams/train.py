@@ -17,7 +17,7 @@ from streams.artifacts import save_artifact
 from streams.cohort import Cohort
 from streams.replay import local_day, participant_blocks
 
-__all__ = ["cohort_rows", "train", "TrainResult"]
+__all__ = ["cohort_rows", "train", "TrainResult", "training_summary"]
 
 
 def cohort_rows(cohort: Cohort, params: PipelineParams, progress: Callable[[str], None] | None = None):
@@ -31,6 +31,22 @@ def cohort_rows(cohort: Cohort, params: PipelineParams, progress: Callable[[str]
         if progress:
             progress(p.participant_id)
         yield p, rows
+
+
+def training_summary(cohort: Cohort, participants: int, y: np.ndarray, seed: int) -> dict:
+    """What an artifact records about its training data and rules."""
+    return {
+        "cohort": cohort.name,
+        "cohort_source": cohort.manifest.get("source"),
+        "participants": int(participants),
+        "days": int(y.size),
+        "positive_days": int(y.sum()),
+        "negative_days": int((y == 0).sum()),
+        "label_definition": "positive [R-7, R+14]; negative outside [R-21, R+28] or healthy participant",
+        "seed": seed,
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "threshold_rule": "out-of-fold negative-day quantiles: yellow 0.97, red 0.995",
+    }
 
 
 @dataclass
@@ -70,17 +86,6 @@ def train(cohort_path: str | Path, kind: str, out: str | Path, folds: int = 5, s
     oof, cv = grouped_cv(kind, X, y, g, folds=folds, seed=seed, threads=threads)
     thresholds = choose_thresholds(oof, y)
     model = fit_model(kind, X, y, seed=seed, threads=threads)
-    training = {
-        "cohort": cohort.name,
-        "cohort_source": cohort.manifest.get("source"),
-        "participants": n_part,
-        "days": int(y.size),
-        "positive_days": int(y.sum()),
-        "negative_days": int((y == 0).sum()),
-        "label_definition": "positive [R-7, R+14]; negative outside [R-21, R+28] or healthy participant",
-        "seed": seed,
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "threshold_rule": "out-of-fold negative-day quantiles: yellow 0.97, red 0.995",
-    }
+    training = training_summary(cohort, n_part, y, seed)
     save_artifact(out, kind, model, thresholds, training, cv, params)
     return TrainResult(Path(out), cv, thresholds, training, _time.perf_counter() - t0)
