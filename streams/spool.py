@@ -23,7 +23,7 @@ from influxdb_client.client.write.point import _ESCAPE_KEY, _ESCAPE_MEASUREMENT,
 
 from detectors.base import LEVEL_NAMES
 
-__all__ = ["day_points", "day_lines", "label_points", "line_protocol", "SpoolWriter"]
+__all__ = ["day_lines", "label_points", "line_protocol", "output_values", "SpoolWriter"]
 
 
 _ESC_CACHE: dict[str, str] = {}
@@ -138,47 +138,6 @@ def day_lines(cohort: str, model: str, result, threshold: float | None = None, p
             {"score": float(s.score), "level_code": int(dec.level), "night": row.date.isoformat(),
              "reasons": "; ".join(s.reasons)[:1000]}, ts))
     return [ln for ln in out if ln]
-
-
-def _feature_columns():
-    from detectors.pipeline import FEATURE_COLUMNS
-
-    return FEATURE_COLUMNS
-
-
-def _fields(p: Point, d: dict) -> Point:
-    for k, v in d.items():
-        if v is None:
-            continue
-        if isinstance(v, float) and not math.isfinite(v):
-            continue
-        p = p.field(k, v)
-    return p
-
-
-def day_points(cohort: str, model: str, result, threshold: float | None = None, pseudonym=None) -> list[Point]:
-    """The ``daily``, ``score`` and (when alerting) ``alert`` points of one DayResult."""
-    row, s, dec = result.row, result.score, result.decision
-    pid = pseudonym(row.participant_id) if pseudonym else row.participant_id
-    ts = int(row.day_start)
-    pts = [
-        _fields(Point("daily").tag("cohort", cohort).tag("participant", pid),
-                dict(zip(_feature_columns(), output_values(row), strict=True))).time(ts, WritePrecision.S),
-        _fields(
-            Point("score").tag("cohort", cohort).tag("participant", pid).tag("model", model),
-            {"score": float(s.score), "level": int(dec.level),
-             "threshold": threshold},
-        ).time(ts, WritePrecision.S),
-    ]
-    if dec.level > 0:
-        pts.append(
-            _fields(
-                Point("alert").tag("cohort", cohort).tag("participant", pid).tag("model", model).tag("level", LEVEL_NAMES[dec.level]),
-                {"score": float(s.score), "level_code": int(dec.level), "night": row.date.isoformat(),
-                 "reasons": "; ".join(s.reasons)[:1000]},
-            ).time(ts, WritePrecision.S)
-        )
-    return pts
 
 
 def output_values(row) -> list[float]:
