@@ -209,12 +209,14 @@ class Engine:
             except EhrError as e:
                 raise CodecError(f"EHR fact: {e}") from None
         have = {(f.time_known, f.fact, str(f.value)) for f in feed.ehr_facts}
-        for f in new:  # only once every fact of the record is valid
+        added = []
+        for f in new:  # only once every fact of the record is valid; snapshots repeat known facts
             if (f.time_known, f.fact, str(f.value)) not in have:
-                feed.ehr_facts.append(f)
+                added.append(f)
                 have.add((f.time_known, f.fact, str(f.value)))
-        if hasattr(self.detector, "add_ehr_facts"):
-            self.detector.add_ehr_facts(new)
+        feed.ehr_facts.extend(added)
+        if added and hasattr(self.detector, "add_ehr_facts"):
+            self.detector.add_ehr_facts(added)
 
     # -- outputs --------------------------------------------------------------------------------
     def outputs(self, results) -> tuple[list[str], list[tuple[str, bytes]]]:
